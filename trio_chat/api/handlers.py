@@ -1,0 +1,277 @@
+"""The endpoints. Each handler decodes, calls the service, and encodes; nothing more."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+
+from trio_chat import errors
+from trio_chat.api import openapi, views
+from trio_chat.api.schemas import (
+    REPORT_REASON_MAX,
+    CommentRequest,
+    Credentials,
+    Empty,
+    ReportRequest,
+    SendRequest,
+    decode,
+)
+from trio_chat.clock import format_optional_ms
+from trio_chat.domain import chats
+from trio_chat.domain.models import Event, User
+from trio_chat.domain.ratelimit import RateStatus
+from trio_chat.http.messages import ChunkSender, Request, Response
+from trio_chat.http.routing import Route, Router
+from trio_chat.service.chat import ChatService
+
+MESSAGES_DEFAULT_LIMIT = 50
+MESSAGES_MAX_LIMIT = 100
+
+AuthedHandler = Callable[[Request, User, str], Awaitable[Response]]
+
+
+class Api:
+    def __init__(self, service: ChatService) -> None:
+        self.service = service
+        self.config = service.config
+        self._openapi: bytes | None = None
+
+    def authed(self, handler: AuthedHandler) -> Callable[[Request], Awaitable[Response]]:
+        async def wrapper(request: Request) -> Response:
+            user, token_hash = self.service.authenticate(request.bearer_token())
+            request.user = user.name
+            return await handler(request, user, token_hash)
+
+        return wrapper
+
+    # -- accounts -------------------------------------------------------------------------
+
+    async def register(self, request: Request) -> Response:
+        body = decode(request.body, Credentials)
+        user, token = await self.service.register(body.username, body.password)
+        request.user = user.name
+        return Response.json(201, {"username": user.name, "token": token})
+
+    async def login(self, request: Request) -> Response:
+        body = decode(request.body, Credentials)
+        user, token = await self.service.login(body.username, body.password)
+        request.user = user.name
+        return Response.json(200, {"username": user.name, "token": token})
+
+    async def logout(self, request: Request, user: User, token_hash: str) -> Response:
+        decode(request.body, Empty, allow_empty=True)
+        await self.service.logout(token_hash)
+        return Response.empty(204)
+
+    # -- chat -----------------------------------------------------------------------------
+
+    async def connect(self, request: Request, user: User, token_hash: str) -> Response:
+        decode(request.body, Empty, allow_empty=True)
+        result = await self.service.connect(user)
+        return Response.json(
+            200,
+            {
+                "chat": chats.GENERAL,
+                "history": [views.message(m) for m in result.history],
+                "unread": [views.message(m) for m in result.unread],
+                "cursor": str(result.cursor),
+            },
+        )
+
+    async def status(self, request: Request, user: User, token_hash: str) -> Response:
+        _no_query(request)
+        status = self.service.status(user)
+        enabled = self.service.state.rate_policy.enabled
+        return Response.json(
+            200,
+            {
+                "username": user.name,
+                "chats": status.chats,
+                "rate_limit": {
+                    "limit": status.rate.limit if enabled else None,
+                    "remaining": status.rate.remaining if enabled else None,
+                    "reset_at": format_optional_ms(status.rate.reset_at),
+                },
+                "banned_until": format_optional_ms(status.banned_until),
+            },
+        )
+
+    async def send(self, request: Request, user: User, token_hash: str) -> Response:
+        try:
+            body = decode(request.body, SendRequest)
+            result = await self.service.send(user, body.text, body.to)
+        except errors.ChatError as exc:
+            response = Response.error(exc)
+            response.headers += self._rate_headers(self.service.rate_status(user))
+            return response
+        return Response.json(
+            201, {"message": views.message(result.message)}, self._rate_headers(result.rate)
+        )
+
+    def _rate_headers(self, rate: RateStatus | None) -> list[tuple[str, str]]:
+        if rate is None:
+            return []
+        now = self.service.now()
+        reset = 0 if rate.reset_at is None else max(0, math.ceil((rate.reset_at - now) / 1000))
+        return [
+            ("X-RateLimit-Limit", str(rate.limit)),
+            ("X-RateLimit-Remaining", str(rate.remaining)),
+            ("X-RateLimit-Reset", str(reset)),
+        ]
+
+    async def messages(self, request: Request, user: User, token_hash: str) -> Response:
+        query = _query(request, {"chat", "with", "before", "limit"})
+        if "chat" in query and "with" in query:
+            raise errors.InvalidRequest.field("$.with", "give either chat or with, not both")
+        if "with" in query:
+            other = self.service.state.require_user(query["with"])
+            if other.key == user.key:
+                raise errors.InvalidRequest.field("$.with", "there is no chat with yourself")
+            chat = chats.private_chat(user.key, other.key)
+        else:
+            chat = query.get("chat", chats.GENERAL)
+        limit = _int_param(query, "limit", MESSAGES_DEFAULT_LIMIT, 1, MESSAGES_MAX_LIMIT)
+        found = await self.service.messages(user, chat, query.get("before"), limit)
+        return Response.json(200, {"messages": [views.message(m) for m in found]})
+
+    async def comment(self, request: Request, user: User, token_hash: str) -> Response:
+        body = decode(request.body, CommentRequest)
+        comment = await self.service.comment(user, body.message_id, body.text)
+        return Response.json(201, {"comment": views.comment(comment)})
+
+    async def report(self, request: Request, user: User, token_hash: str) -> Response:
+        body = decode(request.body, ReportRequest)
+        if body.reason is not None and len(body.reason) > REPORT_REASON_MAX:
+            raise errors.InvalidRequest.field(
+                "$.reason", f"reason must be at most {REPORT_REASON_MAX} characters"
+            )
+        result = await self.service.report(user, body.username)
+        return Response.json(
+            201,
+            {
+                "username": result.target.name,
+                "reports": result.reports,
+                "threshold": self.config.ban_threshold,
+                "banned_until": format_optional_ms(result.banned_until),
+            },
+        )
+
+    # -- live -----------------------------------------------------------------------------
+
+    async def updates(self, request: Request, user: User, token_hash: str) -> Response:
+        query = _query(request, {"since", "timeout"})
+        since = self.service.parse_cursor(query.get("since"))
+        timeout = _number_param(
+            query,
+            "timeout",
+            self.config.longpoll_default_timeout,
+            0,
+            self.config.longpoll_max_timeout,
+        )
+        events, cursor = await self.service.updates(user, since, timeout)
+        return Response.json(
+            200, {"events": [views.event(e) for e in events], "cursor": str(cursor)}
+        )
+
+    async def events(self, request: Request, user: User, token_hash: str) -> Response:
+        query = _query(request, {"since"})
+        header = request.header(b"last-event-id")
+        raw = header.decode("latin-1").strip() if header is not None else query.get("since")
+        since = self.service.parse_cursor(raw or None)
+
+        async def body(send_chunk: ChunkSender) -> None:
+            async def send(events: list[Event] | None) -> None:
+                if events is None:
+                    await send_chunk(b": keep-alive\n\n")
+                else:
+                    await send_chunk(b"".join(views.sse_frame(e) for e in events))
+
+            await self.service.stream(user, since, send)
+
+        return Response(
+            status=200,
+            content_type="text/event-stream; charset=utf-8",
+            headers=[("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no")],
+            stream=body,
+        )
+
+    # -- operations -----------------------------------------------------------------------
+
+    async def healthz(self, request: Request) -> Response:
+        return Response.json(200, {"status": "ok"})
+
+    async def openapi_json(self, request: Request) -> Response:
+        if self._openapi is None:
+            from trio_chat.http.messages import dump_json
+
+            self._openapi = dump_json(openapi.document(self.config))
+        return Response(status=200, body=self._openapi)
+
+
+def build_router(service: ChatService) -> Router:
+    api = Api(service)
+    router = Router()
+    plain = [
+        ("POST", "/register", api.register),
+        ("POST", "/login", api.login),
+        ("GET", "/healthz", api.healthz),
+        ("GET", "/openapi.json", api.openapi_json),
+    ]
+    authed = [
+        ("POST", "/logout", api.logout, False),
+        ("POST", "/connect", api.connect, False),
+        ("GET", "/status", api.status, False),
+        ("POST", "/send", api.send, False),
+        ("GET", "/messages", api.messages, False),
+        ("POST", "/comment", api.comment, False),
+        ("POST", "/report", api.report, False),
+        ("GET", "/updates", api.updates, True),
+        ("GET", "/events", api.events, True),
+    ]
+    for method, path, handler in plain:
+        router.add(Route(method, path, handler))
+    for method, path, authed_handler, long_lived in authed:
+        router.add(Route(method, path, api.authed(authed_handler), long_lived=long_lived))
+    return router
+
+
+# -- query parameters ---------------------------------------------------------------------
+
+
+def _query(request: Request, allowed: set[str]) -> dict[str, str]:
+    query = request.query()
+    unknown = sorted(set(query) - allowed)
+    if unknown:
+        raise errors.InvalidRequest(
+            f"unknown query parameter(s): {', '.join(unknown)}",
+            fields=[{"path": f"$.{name}", "message": "unknown parameter"} for name in unknown],
+        )
+    return query
+
+
+def _no_query(request: Request) -> None:
+    _query(request, set())
+
+
+def _int_param(query: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not low <= int(raw) <= high:
+        raise errors.InvalidRequest.field(f"$.{name}", f"must be an integer from {low} to {high}")
+    return int(raw)
+
+
+def _number_param(
+    query: dict[str, str], name: str, default: float, low: float, high: float
+) -> float:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (raw.isascii() and math.isfinite(value) and low <= value <= high):
+        raise errors.InvalidRequest.field(f"$.{name}", f"must be a number from {low:g} to {high:g}")
+    return value

@@ -1,0 +1,330 @@
+"""The OpenAPI 3.1 document served at ``/openapi.json``.
+
+Written out by hand, next to nothing else, so that it reads as documentation. Tests keep it
+true: its paths and methods must be exactly the router's, and real responses must validate
+against the schemas named here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trio_chat.config import Config
+
+Schema = dict[str, Any]
+
+TIMESTAMP: Schema = {
+    "type": "string",
+    "format": "date-time",
+    "description": "RFC 3339 UTC with milliseconds, e.g. 2026-11-26T23:40:29.123Z",
+}
+NULLABLE_TIMESTAMP: Schema = {"oneOf": [TIMESTAMP, {"type": "null"}]}
+TEXT: Schema = {"type": "string", "minLength": 1, "maxLength": 4096}
+USERNAME: Schema = {"type": "string", "pattern": "^[A-Za-z0-9_.\\-]{1,32}$"}
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _object(required: dict[str, Schema], optional: dict[str, Schema] | None = None) -> Schema:
+    return {
+        "type": "object",
+        "properties": {**required, **(optional or {})},
+        "required": list(required),
+        "additionalProperties": False,
+    }
+
+
+SCHEMAS: dict[str, Schema] = {
+    "Comment": _object(
+        {
+            "id": {"type": "string"},
+            "message_id": {"type": "string"},
+            "author": {"type": "string"},
+            "text": TEXT,
+            "sent_at": TIMESTAMP,
+        }
+    ),
+    "Message": _object(
+        {
+            "id": {"type": "string", "description": "unique and opaque"},
+            "chat": {"type": "string", "description": "'general', or 'dm:<a>:<b>' for private"},
+            "author": {"type": "string"},
+            "to": {"type": ["string", "null"], "description": "recipient of a private message"},
+            "text": TEXT,
+            "sent_at": TIMESTAMP,
+            "comments": {"type": "array", "items": _ref("Comment")},
+        }
+    ),
+    "Event": {
+        "oneOf": [
+            _object(
+                {
+                    "type": {"const": "message"},
+                    "cursor": {"type": "string"},
+                    "message": _ref("Message"),
+                }
+            ),
+            _object(
+                {
+                    "type": {"const": "comment"},
+                    "cursor": {"type": "string"},
+                    "comment": _ref("Comment"),
+                }
+            ),
+            _object(
+                {"type": {"const": "banned"}, "cursor": {"type": "string"}, "until": TIMESTAMP}
+            ),
+            _object({"type": {"const": "unbanned"}, "cursor": {"type": "string"}}),
+        ]
+    },
+    "Error": _object(
+        {
+            "error": {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "fields": {
+                        "type": "array",
+                        "items": _object(
+                            {"path": {"type": "string"}, "message": {"type": "string"}}
+                        ),
+                    },
+                    "retry_after": {"type": "integer"},
+                    "banned_until": TIMESTAMP,
+                    "allow": {"type": "array", "items": {"type": "string"}},
+                },
+                "required": ["code", "message"],
+            }
+        }
+    ),
+    "Credentials": _object(
+        {"username": USERNAME, "password": {"type": "string", "minLength": 8, "maxLength": 256}}
+    ),
+    "Session": _object({"username": {"type": "string"}, "token": {"type": "string"}}),
+    "SendRequest": _object(
+        {"text": TEXT}, {"to": {"type": ["string", "null"], "description": "private recipient"}}
+    ),
+    "SendResponse": _object({"message": _ref("Message")}),
+    "CommentRequest": _object({"message_id": {"type": "string"}, "text": TEXT}),
+    "CommentResponse": _object({"comment": _ref("Comment")}),
+    "ReportRequest": _object(
+        {"username": {"type": "string"}},
+        {"reason": {"type": ["string", "null"], "maxLength": 1024}},
+    ),
+    "ReportResponse": _object(
+        {
+            "username": {"type": "string"},
+            "reports": {"type": "integer"},
+            "threshold": {"type": "integer"},
+            "banned_until": NULLABLE_TIMESTAMP,
+        }
+    ),
+    "ConnectResponse": _object(
+        {
+            "chat": {"const": "general"},
+            "history": {"type": "array", "items": _ref("Message")},
+            "unread": {"type": "array", "items": _ref("Message")},
+            "cursor": {"type": "string", "description": "resume /updates or /events from here"},
+        }
+    ),
+    "Status": _object(
+        {
+            "username": {"type": "string"},
+            "chats": {"type": "array", "items": {"type": "string"}},
+            "rate_limit": _object(
+                {
+                    "limit": {"type": ["integer", "null"]},
+                    "remaining": {"type": ["integer", "null"]},
+                    "reset_at": NULLABLE_TIMESTAMP,
+                }
+            ),
+            "banned_until": NULLABLE_TIMESTAMP,
+        }
+    ),
+    "Messages": _object({"messages": {"type": "array", "items": _ref("Message")}}),
+    "Updates": _object(
+        {"events": {"type": "array", "items": _ref("Event")}, "cursor": {"type": "string"}}
+    ),
+    "Health": _object({"status": {"const": "ok"}}),
+}
+
+
+def _json(schema: Schema, description: str = "OK") -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Schema]:
+    return {str(code): _json(_ref("Error"), "error") for code in codes}
+
+
+def _body(name: str, required: bool = True) -> Schema:
+    return {"required": required, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _query(name: str, schema: Schema, description: str) -> Schema:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+def _op(summary: str, responses: dict[str, Schema], *, auth: bool = True, **extra: Any) -> Schema:
+    op: Schema = {"summary": summary, "responses": responses, **extra}
+    if auth:
+        op["security"] = AUTH
+        op["responses"] = {**responses, **_errors(401)}
+    return op
+
+
+def document(config: Config) -> Schema:
+    rate_headers = {
+        name: {"schema": {"type": "integer"}, "description": text}
+        for name, text in (
+            ("X-RateLimit-Limit", "messages allowed per period"),
+            ("X-RateLimit-Remaining", "messages left in this period"),
+            ("X-RateLimit-Reset", "seconds until the period ends (0: none open)"),
+        )
+    }
+    paths: dict[str, dict[str, Schema]] = {
+        "/register": {
+            "post": _op(
+                "Create an account and a first session",
+                {"201": _json(_ref("Session"), "created"), **_errors(400, 409)},
+                auth=False,
+                requestBody=_body("Credentials"),
+            )
+        },
+        "/login": {
+            "post": _op(
+                "Start a new session (a new token every time)",
+                {"200": _json(_ref("Session")), **_errors(400, 401, 429)},
+                auth=False,
+                requestBody=_body("Credentials"),
+            )
+        },
+        "/logout": {
+            "post": _op(
+                "End this session: the token stops working", {"204": {"description": "ended"}}
+            )
+        },
+        "/connect": {
+            "post": _op(
+                "Join the common chat; get history and everything unread",
+                {"200": _json(_ref("ConnectResponse")), **_errors(400)},
+                requestBody={
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "additionalProperties": False}
+                        }
+                    },
+                },
+            )
+        },
+        "/status": {"get": _op("Your chats, rate limit and ban", {"200": _json(_ref("Status"))})},
+        "/send": {
+            "post": _op(
+                "Send to the common chat, or privately with 'to'",
+                {
+                    "201": {**_json(_ref("SendResponse"), "sent"), "headers": rate_headers},
+                    **_errors(400, 403, 404, 429),
+                },
+                requestBody=_body("SendRequest"),
+            )
+        },
+        "/messages": {
+            "get": _op(
+                "A page of a chat's messages, oldest first",
+                {"200": _json(_ref("Messages")), **_errors(400, 404)},
+                parameters=[
+                    _query("chat", {"type": "string"}, "chat id (default general)"),
+                    _query("with", {"type": "string"}, "the other party of a private chat"),
+                    _query("before", {"type": "string"}, "only messages before this message id"),
+                    _query(
+                        "limit", {"type": "integer", "minimum": 1, "maximum": 100}, "default 50"
+                    ),
+                ],
+            )
+        },
+        "/comment": {
+            "post": _op(
+                "Comment on a message you can see",
+                {"201": _json(_ref("CommentResponse"), "created"), **_errors(400, 403, 404)},
+                requestBody=_body("CommentRequest"),
+            )
+        },
+        "/report": {
+            "post": _op(
+                f"Report a user; {config.ban_threshold} distinct reporters ban them",
+                {"201": _json(_ref("ReportResponse"), "recorded"), **_errors(400, 404, 409)},
+                requestBody=_body("ReportRequest"),
+            )
+        },
+        "/updates": {
+            "get": _op(
+                "Long-poll for events after a cursor",
+                {"200": _json(_ref("Updates")), **_errors(400)},
+                parameters=[
+                    _query("since", {"type": "string"}, "cursor; default: now"),
+                    _query(
+                        "timeout",
+                        {"type": "number", "minimum": 0, "maximum": config.longpoll_max_timeout},
+                        f"seconds, default {config.longpoll_default_timeout:g}",
+                    ),
+                ],
+            )
+        },
+        "/events": {
+            "get": _op(
+                "Server-sent events after a cursor (Last-Event-ID or since)",
+                {
+                    "200": {
+                        "description": "an event stream: id / event / data per event",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(400),
+                },
+                parameters=[
+                    _query("since", {"type": "string"}, "cursor; default: now"),
+                    {
+                        "name": "Last-Event-ID",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "description": "cursor; wins over since",
+                    },
+                ],
+            )
+        },
+        "/healthz": {"get": _op("Liveness", {"200": _json(_ref("Health"))}, auth=False)},
+        "/openapi.json": {
+            "get": _op(
+                "This document",
+                {"200": _json({"type": "object"})},
+                auth=False,
+            )
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "trio-chat",
+            "version": "0.1.0",
+            "description": "A small durable chat server. See docs/API.md for the whole story.",
+        },
+        "servers": [{"url": f"http://{config.host}:{config.port}"}],
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,92 @@
+"""Request bodies as attrs classes, and the one converter that decodes them strictly.
+
+The converter forbids unknown keys and does not coerce: ``"text": 5`` is an error, not
+``"5"``. Decoding errors come back as per-field messages (``"... @ $.text"``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.preconf.json import make_converter
+
+from trio_chat import errors
+
+
+@attrs.frozen
+class Credentials:
+    username: str
+    password: str
+
+
+@attrs.frozen
+class SendRequest:
+    text: str
+    to: str | None = None
+
+
+@attrs.frozen
+class CommentRequest:
+    message_id: str
+    text: str
+
+
+@attrs.frozen
+class ReportRequest:
+    username: str
+    reason: str | None = None
+
+
+@attrs.frozen
+class Empty:
+    pass
+
+
+REPORT_REASON_MAX = 1024
+
+T = TypeVar("T")
+
+converter = make_converter(forbid_extra_keys=True)
+
+
+def _strict(kind: type[Any], name: str) -> Any:
+    def structure(value: Any, _: Any) -> Any:
+        # bool is an int subclass; neither may pass for the other.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise TypeError(f"expected {name}")
+        return value
+
+    return structure
+
+
+converter.register_structure_hook(str, _strict(str, "a string"))
+converter.register_structure_hook(int, _strict(int, "an integer"))
+converter.register_structure_hook(bool, _strict(bool, "a boolean"))
+
+
+def decode(body: bytes, cls: type[T], *, allow_empty: bool = False) -> T:
+    """Parse a JSON request body into ``cls``, or raise the 400 that says what is wrong."""
+    if not body.strip():
+        if allow_empty:
+            return converter.structure({}, cls)
+        raise errors.InvalidRequest("a JSON object body is required")
+    try:
+        raw = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # includes JSONDecodeError, bad UTF-8
+        raise errors.MalformedJSON(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise errors.InvalidRequest("the request body must be a JSON object")
+    try:
+        return converter.structure(raw, cls)
+    except cattrs.BaseValidationError as exc:
+        fields = [_field(line) for line in cattrs.transform_error(exc, path="$")]
+        message = "; ".join(f"{f['message']} @ {f['path']}" for f in fields)
+        raise errors.InvalidRequest(message, fields=fields) from None
+
+
+def _field(line: str) -> dict[str, str]:
+    message, _, path = line.rpartition(" @ ")
+    return {"path": path or "$", "message": message or line}

@@ -1,0 +1,53 @@
+"""Domain records as the JSON objects of the API."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from trio_chat.clock import format_ms, format_optional_ms
+from trio_chat.domain.models import Comment, Event, Message
+from trio_chat.http.messages import dump_json
+
+
+def comment(c: Comment) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "message_id": c.message_id,
+        "author": c.author,
+        "text": c.text,
+        "sent_at": format_ms(c.sent_at),
+    }
+
+
+def message(m: Message) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "chat": m.chat,
+        "author": m.author,
+        "to": m.to,
+        "text": m.text,
+        "sent_at": format_ms(m.sent_at),
+        "comments": [comment(c) for c in m.comments],
+    }
+
+
+def event(e: Event) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": e.type.value, "cursor": str(e.cursor)}
+    if e.message is not None:
+        out["message"] = message(e.message)
+    if e.comment is not None:
+        out["comment"] = comment(e.comment)
+    if e.until is not None:
+        out["until"] = format_optional_ms(e.until)
+    return out
+
+
+@lru_cache(maxsize=4096)
+def sse_frame(e: Event) -> bytes:
+    """One server-sent event. Cached: fan-out sends the same event object to many streams."""
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (
+        e.cursor,
+        e.type.value.encode("ascii"),
+        dump_json(event(e)),
+    )

@@ -1,0 +1,72 @@
+"""The server put together: store, service, HTTP, timers -- and the order they stop in."""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+
+from trio_chat.api import build_router
+from trio_chat.clock import Clock, TrioClock
+from trio_chat.config import Config
+from trio_chat.http import HTTPServer
+from trio_chat.service.chat import ChatService
+from trio_chat.storage import AsyncStore, ShelfStore
+
+log = logging.getLogger("trio_chat.lifecycle")
+
+
+class ChatServer:
+    """``await nursery.start(server.run)`` gives the bound ``(host, port)``;
+    ``server.shutdown()`` stops it gracefully and ``run`` returns."""
+
+    def __init__(self, config: Config, *, clock: Clock | None = None) -> None:
+        self.config = config
+        self._clock = clock
+        self._shutdown = trio.Event()
+        self.service: ChatService | None = None
+        self.http: HTTPServer | None = None
+
+    def shutdown(self) -> None:
+        self._shutdown.set()
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        config = self.config
+        started = trio.current_time()
+        store = await trio.to_thread.run_sync(ShelfStore, config.data_dir)
+        try:
+            snapshot = await AsyncStore.load(store)
+            astore = AsyncStore(store, cache_size=config.event_cache_size)
+            clock = self._clock or TrioClock()
+            async with trio.open_nursery() as writer:
+                await writer.start(astore.run_writer)
+                async with trio.open_nursery() as background:
+                    service = ChatService(config, clock, astore, snapshot, background)
+                    self.service = service
+                    service.arm_persisted_timers()
+                    background.start_soon(service.run_read_flusher)
+                    self.http = http = HTTPServer(build_router(service), config)
+                    async with trio.open_nursery() as serving:
+                        address = await serving.start(http.serve)
+                        log.info(
+                            "ready in %.0f ms: %d users, %d messages in the log, data in %s",
+                            (trio.current_time() - started) * 1000,
+                            len(snapshot.users),
+                            snapshot.cursor,
+                            config.data_dir,
+                        )
+                        task_status.started(address)
+                        await self._shutdown.wait()
+                        log.info("shutting down: no new connections, finishing requests")
+                        http.shutdown()
+                        service.hub.close()
+                    await service.flush_reads()
+                    background.cancel_scope.cancel()
+                await astore.drain()
+                writer.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(store.close)
+            log.info("stopped; storage closed")

@@ -1,0 +1,217 @@
+"""``trio-chat serve``: the command line, environment variables and logging."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import re
+import resource
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from trio_chat.app import ChatServer
+from trio_chat.config import Config
+
+ENV_PREFIX = "TRIO_CHAT_"
+_DURATION = re.compile(r"(\d+(?:\.\d+)?|\.\d+)([smhd]?)")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """``3600``, ``2.5``, ``90s``, ``15m``, ``4h``, ``1d`` -> seconds."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {text!r}: use seconds (3600, 2.5) or a number with s, m, h or d"
+        )
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _non_negative_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"not a port: {text}")
+    return value
+
+
+def _seconds(value: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if value >= size and value % size == 0:
+            return f"{value / size:g}{unit}"
+    return f"{value:g}s"
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+# flag -> (Config field, parser, help). Defaults come from Config itself.
+OPTIONS: list[tuple[str, str, Callable[[str], Any], str]] = [
+    ("--host", "host", str, "address to listen on"),
+    ("--port", "port", _port, "port to listen on; 0 picks a free one (logged)"),
+    ("--data-dir", "data_dir", Path, "where state is kept"),
+    (
+        "--history-size",
+        "history_size",
+        _non_negative_int,
+        "common-chat messages in /connect history",
+    ),
+    (
+        "--rate-limit-count",
+        "rate_limit_count",
+        _non_negative_int,
+        "common-chat messages per user per period; 0 turns the limit off",
+    ),
+    ("--rate-limit-period", "rate_limit_period", parse_duration, "the rate-limit period"),
+    ("--ban-threshold", "ban_threshold", _positive_int, "distinct reporters that ban a user"),
+    ("--ban-duration", "ban_duration", parse_duration, "how long a ban lasts"),
+    ("--log-level", "log_level", str, "one of " + ", ".join(LOG_LEVELS)),
+    (
+        "--max-connections",
+        "max_connections",
+        _positive_int,
+        "simultaneous connections; more are answered 503",
+    ),
+    ("--max-body-size", "max_body_size", _positive_int, "largest request body, bytes (413)"),
+    ("--max-head-size", "max_head_size", _positive_int, "largest request head, bytes (431)"),
+    (
+        "--request-timeout",
+        "request_timeout",
+        parse_duration,
+        "time to receive a whole request once started (408)",
+    ),
+    ("--keepalive-timeout", "keepalive_timeout", parse_duration, "idle time between requests"),
+    (
+        "--shutdown-timeout",
+        "shutdown_timeout",
+        parse_duration,
+        "how long in-flight requests may run on at shutdown",
+    ),
+    (
+        "--login-failure-limit",
+        "login_failure_limit",
+        _non_negative_int,
+        "failed logins per username per minute before 429; 0 turns it off",
+    ),
+]
+
+
+def _env_name(flag: str) -> str:
+    return ENV_PREFIX + flag.removeprefix("--").replace("-", "_").upper()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trio-chat",
+        description="trio-chat: a small, durable chat server.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="run the server",
+        description="Run the chat server. Every option can also be set with an environment "
+        f"variable {ENV_PREFIX}<OPTION> (e.g. {ENV_PREFIX}PORT=9000); a flag wins over the "
+        "environment. Durations take seconds (3600, 2.5) or a number with s, m, h or d.",
+    )
+    defaults = Config()
+    for flag, field, parse, text in OPTIONS:
+        default = getattr(defaults, field)
+        shown = _seconds(default) if parse is parse_duration else default
+        serve.add_argument(
+            flag,
+            dest=field,
+            type=parse,
+            default=None,
+            metavar=field.split("_")[-1].upper(),
+            help=f"{text} (default: {shown}; env {_env_name(flag)})",
+        )
+    return parser
+
+
+def config_from(args: argparse.Namespace, environ: dict[str, str]) -> Config:
+    values: dict[str, Any] = {}
+    for flag, field, parse, _ in OPTIONS:
+        value = getattr(args, field)
+        if value is None and _env_name(flag) in environ:
+            try:
+                value = parse(environ[_env_name(flag)])
+            except (argparse.ArgumentTypeError, ValueError) as exc:
+                raise SystemExit(f"trio-chat: {_env_name(flag)}: {exc}") from None
+        if value is not None:
+            values[field] = value
+    config = attrs.evolve(Config(), **values)
+    if config.log_level.lower() not in LOG_LEVELS:
+        raise SystemExit(f"trio-chat: --log-level must be one of {', '.join(LOG_LEVELS)}")
+    return config
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Lifecycle lines (listening, ready, stopping) are always shown.
+    logging.getLogger("trio_chat.lifecycle").setLevel(logging.INFO)
+
+
+def raise_open_file_limit() -> None:
+    """Every connection is a file descriptor; the soft default (often 1024) is too low."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else 1 << 20
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+async def serve(config: Config) -> None:
+    server = ChatServer(config)
+    async with trio.open_nursery() as nursery:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+
+            async def stop_on_signal() -> None:
+                async for signum in signals:
+                    name = signal.Signals(signum).name
+                    logging.getLogger("trio_chat.lifecycle").info("received %s", name)
+                    server.shutdown()
+
+            nursery.start_soon(stop_on_signal)
+            await server.run()
+            nursery.cancel_scope.cancel()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config = config_from(args, dict(os.environ))
+    setup_logging(config.log_level)
+    raise_open_file_limit()
+    try:
+        trio.run(serve, config)
+    except OSError as exc:
+        logging.getLogger("trio_chat.lifecycle").error("cannot start: %s", exc)
+        return 1
+    return 0

@@ -1,0 +1,53 @@
+"""Every setting of the server in one frozen object, with its default.
+
+Limits and timeouts live here as named values (as hypercorn's ``Config`` does), so the HTTP
+layer, the service and the CLI all read the same numbers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+
+KIB = 1024
+
+
+@attrs.frozen
+class Config:
+    # Where and what.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("storage")
+    log_level: str = "info"
+
+    # Chat behaviour.
+    history_size: int = 20
+    rate_limit_count: int = 20  # common-chat messages per period; 0 turns the limit off
+    rate_limit_period: float = 3600.0
+    ban_threshold: int = 3
+    ban_duration: float = 4 * 3600.0
+    login_failure_limit: int = 5  # failed logins per username per window -> 429
+    login_failure_window: float = 60.0
+
+    # HTTP limits.
+    max_head_size: int = 16 * KIB
+    max_body_size: int = 64 * KIB
+    max_connections: int = 10_000
+    request_timeout: float = 10.0  # to receive one whole request once it has started
+    keepalive_timeout: float = 75.0  # idle time allowed between requests
+    shutdown_timeout: float = 10.0  # in-flight requests get this long at shutdown
+
+    # Live delivery.
+    longpoll_max_timeout: float = 60.0
+    longpoll_default_timeout: float = 30.0
+    sse_keepalive_interval: float = 15.0
+    stream_buffer_events: int = 1024  # per stream; a consumer further behind is cut off
+
+    # Storage.
+    read_flush_interval: float = 1.0  # how often delivered-read positions are persisted
+    event_cache_size: int = 50_000  # recent events kept in memory in front of the store
+
+    # Password hashing (scrypt). Tests may lower the cost; the default is the stdlib's
+    # recommendation for interactive logins.
+    scrypt_n: int = 2**14

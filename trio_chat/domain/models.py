@@ -1,0 +1,111 @@
+"""The records of the domain.
+
+Timestamps are integer milliseconds since the Unix epoch; formatting happens at the edge.
+Users are identified by their *key*, the lower-cased username (uniqueness is
+case-insensitive, so ``Alice`` cannot impersonate ``alice``); ``name`` keeps the spelling the
+user registered with and is what clients see.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+import attrs
+
+
+@attrs.frozen
+class User:
+    name: str
+    password_hash: str
+    created_at: int
+
+    @property
+    def key(self) -> str:
+        return user_key(self.name)
+
+
+def user_key(name: str) -> str:
+    return name.lower()
+
+
+@attrs.frozen
+class Session:
+    user: str  # user key
+    created_at: int
+
+
+@attrs.frozen
+class Comment:
+    id: str
+    message_id: str
+    author: str  # display name
+    text: str
+    sent_at: int
+
+
+@attrs.frozen
+class Message:
+    """A message in a chat.
+
+    ``cursor`` is the message's position in the server-wide event log (its id is derived
+    from it); ``seq`` its position within its chat (1, 2, 3, ... without gaps in normal
+    operation), which makes history, unread and paging simple lookups by number.
+    """
+
+    id: str
+    chat: str
+    seq: int
+    cursor: int
+    author: str  # display name
+    author_key: str
+    to: str | None  # recipient's display name for a private message
+    text: str
+    sent_at: int
+    comments: tuple[Comment, ...] = ()
+
+    def with_comment(self, comment: Comment) -> Message:
+        return attrs.evolve(self, comments=(*self.comments, comment))
+
+
+class EventType(StrEnum):
+    MESSAGE = "message"
+    COMMENT = "comment"
+    BANNED = "banned"
+    UNBANNED = "unbanned"
+
+
+@attrs.frozen
+class Event:
+    """One entry of the server-wide event log.
+
+    Its audience is either a chat (``chat``: every member sees it) or one user (``user``:
+    ban and unban notices). ``cursor`` is the log position; cursors of all events form one
+    increasing sequence, which is what clients resume from.
+    """
+
+    cursor: int
+    type: EventType
+    chat: str | None = None
+    user: str | None = None  # user key, for personal events
+    message: Message | None = None
+    comment: Comment | None = None
+    until: int | None = None  # for "banned"
+
+
+def message_id(cursor: int) -> str:
+    return f"m{cursor}"
+
+
+def comment_id(cursor: int) -> str:
+    return f"c{cursor}"
+
+
+def parse_message_id(raw: str) -> int | None:
+    """The log cursor a message id stands for, or None if it is not one of ours."""
+    if _MESSAGE_ID.fullmatch(raw) is None:
+        return None
+    return int(raw[1:])
+
+
+_MESSAGE_ID = re.compile(r"m[1-9][0-9]{0,17}")

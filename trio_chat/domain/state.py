@@ -1,0 +1,327 @@
+"""ChatState: the in-memory, synchronous heart of the server.
+
+Theory of operation
+-------------------
+Everything small lives here and is loaded whole at start-up: users, sessions, each user's
+read positions, rate-limit window and moderation standing, and the head (last sequence
+number) of every chat and of the event log. Messages themselves do not: they live in the
+store and are looked up by number, so start-up time does not grow with history.
+
+Every method validates, then mutates, synchronously. The service calls a method, then hands
+the changed records to the store and answers only once they are durable. Because methods
+never await, two requests can never interleave inside one: the 21st message cannot slip
+past the rate limit, two registrations of one name cannot both succeed, and sequence
+numbers are handed out in the order commits will happen.
+
+Numbering: ``cursor`` numbers every event server-wide (1, 2, 3, ...); ``heads[chat]``
+numbers the messages of one chat. Both are allocated here; what is *committed* is tracked
+by the service, which only ever shows committed numbers to readers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import attrs
+
+from trio_chat import errors
+from trio_chat.clock import format_ms
+from trio_chat.domain import chats, moderation, ratelimit
+from trio_chat.domain.models import (
+    Comment,
+    Event,
+    EventType,
+    Message,
+    Session,
+    User,
+    comment_id,
+    message_id,
+    user_key,
+)
+
+TEXT_MAX = 4096
+
+
+@attrs.frozen
+class UserState:
+    """Per-user mutable state, replaced whole on every change (so undo is a put-back)."""
+
+    read: Mapping[str, int] = attrs.field(factory=dict)  # chat -> last seq delivered
+    private_chats: frozenset[str] = frozenset()
+    window: ratelimit.RateWindow | None = None
+    standing: moderation.Standing = attrs.field(factory=moderation.Standing)
+
+
+@attrs.frozen
+class ConnectPlan:
+    history: range  # seqs of the common chat already seen
+    unread: Mapping[str, range]  # chat -> seqs not yet delivered
+    read_after: Mapping[str, int]
+
+
+@attrs.frozen
+class ReportResult:
+    target: User
+    reports: int
+    banned_until: int | None
+    event: Event | None  # the "banned" event when this report started a ban
+
+
+def text_problem(text: str) -> str | None:
+    if not 1 <= len(text) <= TEXT_MAX:
+        return f"text must be 1 to {TEXT_MAX} characters"
+    return None
+
+
+@attrs.define
+class ChatState:
+    rate_policy: ratelimit.RatePolicy
+    ban_policy: moderation.BanPolicy
+    users: dict[str, User] = attrs.field(factory=dict)
+    sessions: dict[str, Session] = attrs.field(factory=dict)  # token hash -> session
+    user_states: dict[str, UserState] = attrs.field(factory=dict)
+    heads: dict[str, int] = attrs.field(factory=dict)  # chat -> last allocated seq
+    cursor: int = 0  # last allocated event-log cursor
+
+    # -- accounts ---------------------------------------------------------------------
+
+    def register(self, name: str, password_hash: str, now: int) -> User:
+        key = user_key(name)
+        if key in self.users:
+            raise errors.UsernameTaken(f"the username {name!r} is taken")
+        user = User(name=name, password_hash=password_hash, created_at=now)
+        self.users[key] = user
+        self.user_states[key] = UserState()
+        return user
+
+    def unregister(self, user: User) -> None:
+        """Undo a registration whose write failed."""
+        if self.users.get(user.key) is user:
+            del self.users[user.key]
+            self.user_states.pop(user.key, None)
+
+    def find_user(self, name: str) -> User | None:
+        return self.users.get(user_key(name))
+
+    def require_user(self, name: str) -> User:
+        user = self.find_user(name)
+        if user is None:
+            raise errors.UserNotFound(f"there is no user {name!r}")
+        return user
+
+    def add_session(self, token_hash: str, user: User, now: int) -> Session:
+        session = Session(user=user.key, created_at=now)
+        self.sessions[token_hash] = session
+        return session
+
+    def remove_session(self, token_hash: str) -> Session | None:
+        return self.sessions.pop(token_hash, None)
+
+    def session_user(self, token_hash: str) -> User | None:
+        session = self.sessions.get(token_hash)
+        return None if session is None else self.users.get(session.user)
+
+    # -- per-user state -----------------------------------------------------------------
+
+    def state_of(self, key: str) -> UserState:
+        return self.user_states.get(key) or UserState()
+
+    def chats_of(self, key: str) -> list[str]:
+        return [chats.GENERAL, *sorted(self.state_of(key).private_chats)]
+
+    def can_see(self, key: str, chat: str) -> bool:
+        return key in self.users and chats.is_member(chat, key)
+
+    def rate_status(self, key: str, now: int) -> ratelimit.RateStatus:
+        return ratelimit.status(self.state_of(key).window, self.rate_policy, now)
+
+    def banned_until(self, key: str, now: int) -> int | None:
+        return self.state_of(key).standing.ban_at(now)
+
+    def _check_not_banned(self, key: str, now: int) -> None:
+        until = self.banned_until(key, now)
+        if until is not None:
+            raise errors.Banned(format_ms(until))
+
+    # -- messages -----------------------------------------------------------------------
+
+    def next_cursor(self) -> int:
+        self.cursor += 1
+        return self.cursor
+
+    def post_message(
+        self, author: User, text: str, to: str | None, now: int
+    ) -> tuple[Message, dict[str, UserState]]:
+        """Accept a message, or raise. Returns it and the user states it replaced.
+
+        The returned states are the *previous* ones, for undo should the write fail.
+        """
+        problem = text_problem(text)
+        if problem:
+            raise errors.InvalidRequest.field("$.text", problem)
+        self._check_not_banned(author.key, now)
+        previous: dict[str, UserState] = {}
+        if to is None:
+            chat, recipient = chats.GENERAL, None
+            if self.rate_policy.enabled:
+                state = self.state_of(author.key)
+                window = ratelimit.consume(state.window, self.rate_policy, now)
+                if window is None:
+                    current = ratelimit.active_window(state.window, self.rate_policy, now)
+                    assert current is not None
+                    reset = current.ends_at(self.rate_policy)
+                    raise errors.RateLimited(
+                        f"at most {self.rate_policy.limit} messages per period in the common "
+                        f"chat; the limit resets at {format_ms(reset)}",
+                        (reset - now) / 1000,
+                    )
+                previous[author.key] = state
+                self.user_states[author.key] = attrs.evolve(state, window=window)
+        else:
+            target = self.require_user(to)
+            if target.key == author.key:
+                raise errors.InvalidRequest.field("$.to", "you cannot message yourself")
+            chat, recipient = chats.private_chat(author.key, target.key), target.name
+            for key in (author.key, target.key):
+                state = self.state_of(key)
+                if chat not in state.private_chats:
+                    previous.setdefault(key, state)
+                    self.user_states[key] = attrs.evolve(
+                        state, private_chats=state.private_chats | {chat}
+                    )
+        seq = self.heads.get(chat, 0) + 1
+        self.heads[chat] = seq
+        cursor = self.next_cursor()
+        message = Message(
+            id=message_id(cursor),
+            chat=chat,
+            seq=seq,
+            cursor=cursor,
+            author=author.name,
+            author_key=author.key,
+            to=recipient,
+            text=text,
+            sent_at=now,
+        )
+        return message, previous
+
+    def restore(self, previous: Mapping[str, UserState]) -> None:
+        """Put back user states replaced by an operation whose write failed."""
+        self.user_states.update(previous)
+
+    def post_comment(
+        self, author: User, message: Message, text: str, now: int
+    ) -> tuple[Comment, Event]:
+        """Accept a comment on a message the author can see (the caller checked that)."""
+        problem = text_problem(text)
+        if problem:
+            raise errors.InvalidRequest.field("$.text", problem)
+        self._check_not_banned(author.key, now)
+        cursor = self.next_cursor()
+        comment = Comment(
+            id=comment_id(cursor),
+            message_id=message.id,
+            author=author.name,
+            text=text,
+            sent_at=now,
+        )
+        event = Event(cursor=cursor, type=EventType.COMMENT, chat=message.chat, comment=comment)
+        return comment, event
+
+    # -- reading ------------------------------------------------------------------------
+
+    def plan_connect(
+        self, key: str, committed_heads: Mapping[str, int], history_size: int
+    ) -> ConnectPlan:
+        """What ``POST /connect`` returns: the seen tail of the common chat and all unread.
+
+        A user who has never polled has seen the common chat up to now (it gets the last N
+        messages as history and no common unread) but nothing of its private chats.
+        """
+        state = self.state_of(key)
+        seen = state.read.get(chats.GENERAL)
+        general_head = committed_heads.get(chats.GENERAL, 0)
+        if seen is None:
+            seen = general_head
+        history = range(max(1, seen - history_size + 1), seen + 1)
+        unread: dict[str, range] = {}
+        read_after: dict[str, int] = {}
+        for chat in self.chats_of(key):
+            head = committed_heads.get(chat, 0)
+            start = seen if chat == chats.GENERAL else state.read.get(chat, 0)
+            if head > start:
+                unread[chat] = range(start + 1, head + 1)
+            read_after[chat] = max(head, start)
+        return ConnectPlan(history=history, unread=unread, read_after=read_after)
+
+    def mark_read(self, key: str, positions: Mapping[str, int]) -> UserState | None:
+        """Raise the user's read positions; returns the new state if anything moved."""
+        state = self.state_of(key)
+        changed = {c: p for c, p in positions.items() if c not in state.read or p > state.read[c]}
+        if not changed:
+            return None
+        new = attrs.evolve(state, read={**state.read, **changed})
+        self.user_states[key] = new
+        return new
+
+    def visible(self, key: str, event: Event) -> bool:
+        if event.user is not None:
+            return event.user == key
+        return event.chat is not None and self.can_see(key, event.chat)
+
+    # -- moderation -----------------------------------------------------------------------
+
+    def report(self, reporter: User, target_name: str, now: int) -> ReportResult:
+        target = self.require_user(target_name)
+        if target.key == reporter.key:
+            raise errors.InvalidRequest.field("$.username", "you cannot report yourself")
+        state = self.state_of(target.key)
+        try:
+            outcome = moderation.report(state.standing, reporter.key, self.ban_policy, now)
+        except moderation.AlreadyReportedError:
+            raise errors.AlreadyReported(
+                f"you have already reported {target.name}; you can report again after their "
+                "next ban"
+            ) from None
+        self.user_states[target.key] = attrs.evolve(state, standing=outcome.standing)
+        event = None
+        if outcome.banned_now:
+            event = Event(
+                cursor=self.next_cursor(),
+                type=EventType.BANNED,
+                user=target.key,
+                until=outcome.standing.banned_until,
+            )
+        return ReportResult(
+            target=target,
+            reports=outcome.reports,
+            banned_until=outcome.standing.ban_at(now),
+            event=event,
+        )
+
+    def lift_ban(self, key: str, now: int) -> Event | None:
+        """End a ban whose time has come; returns the "unbanned" event, if one was due."""
+        state = self.state_of(key)
+        until = state.standing.banned_until
+        if until is None or now < until:
+            return None
+        self.user_states[key] = attrs.evolve(state, standing=moderation.lift(state.standing))
+        return Event(cursor=self.next_cursor(), type=EventType.UNBANNED, user=key)
+
+    def expire_window(self, key: str, now: int) -> bool:
+        """Forget a rate-limit window whose period has ended; True if one was."""
+        state = self.state_of(key)
+        if state.window is None or ratelimit.active_window(state.window, self.rate_policy, now):
+            return False
+        self.user_states[key] = attrs.evolve(state, window=None)
+        return True
+
+    def bans(self) -> Iterable[tuple[str, int]]:
+        for key, state in self.user_states.items():
+            if state.standing.banned_until is not None:
+                yield key, state.standing.banned_until
+
+    def windows(self) -> Iterable[tuple[str, int]]:
+        for key, state in self.user_states.items():
+            if state.window is not None:
+                yield key, state.window.ends_at(self.rate_policy)

@@ -1,0 +1,336 @@
+"""One HTTP/1.1 connection: a Trio task driving one ``h11.Connection``.
+
+Theory of operation
+-------------------
+The loop waits for a request to start (the keep-alive wait, which shutdown may interrupt),
+then receives the whole request -- head and body -- under one deadline (408 when it runs
+out, which is what cuts off a slowloris). Size limits are ours: h11 enforces the head limit
+through ``max_incomplete_event_size`` (431); the body limit is checked against
+Content-Length before any of the body is read, and against the running total for chunked
+bodies (413). Then the handler runs, and its response is written. Pipelined requests wait
+in h11's buffer and are answered in order.
+
+We read from the socket only when h11 says ``NEED_DATA``; if a send fails we tell h11
+(``send_failed``) and give up on the connection. A protocol error is answered with h11's
+status hint and ``connection: close``, but only while a response can still be started.
+Handler exceptions never escape: a ``ChatError`` becomes its JSON error, anything else a
+logged 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Protocol
+
+import h11
+import trio
+
+from trio_chat import errors
+from trio_chat.config import Config
+from trio_chat.http.messages import Request, Response
+from trio_chat.http.routing import Route, Router
+
+log = logging.getLogger("trio_chat.http")
+access_log = logging.getLogger("trio_chat.access")
+
+READ_SIZE = 64 * 1024
+SERVER_HEADER = b"trio-chat"
+CLOSE_DRAIN_TIMEOUT = 1.0
+
+
+class Lifecycle(Protocol):
+    """What a connection needs to know about the server around it."""
+
+    @property
+    def shutting_down(self) -> bool: ...
+
+    def idle_scope(self) -> trio.CancelScope:
+        """A scope for waiting between requests; cancelled when the server shuts down."""
+        ...
+
+    def release_idle(self, scope: trio.CancelScope) -> None: ...
+
+
+class _ClientGone(Exception):
+    """The peer closed the connection or it broke; nothing more can be sent."""
+
+
+class HTTPConnection:
+    def __init__(
+        self, stream: trio.abc.Stream, router: Router, config: Config, lifecycle: Lifecycle
+    ) -> None:
+        self.stream = stream
+        self.router = router
+        self.config = config
+        self.lifecycle = lifecycle
+        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=config.max_head_size)
+
+    # -- the loop -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            while not self.lifecycle.shutting_down:
+                if not await self._wait_for_request():
+                    return
+                if not await self._serve_one():
+                    return
+                if self.conn.our_state is not h11.DONE or self.lifecycle.shutting_down:
+                    return
+                self.conn.start_next_cycle()
+        except _ClientGone:
+            pass
+        finally:
+            await self._close()
+
+    async def _wait_for_request(self) -> bool:
+        """Wait (keep-alive) until a request starts; False to close quietly."""
+        if self.conn.trailing_data[0] or self.conn.trailing_data[1]:
+            return True
+        scope = self.lifecycle.idle_scope()
+        try:
+            with scope, trio.move_on_after(self.config.keepalive_timeout):
+                data = await self._receive()
+                self.conn.receive_data(data)
+                return True
+            return False
+        finally:
+            self.lifecycle.release_idle(scope)
+
+    async def _serve_one(self) -> bool:
+        """Receive one request and answer it; False if the connection must close."""
+        started = time.perf_counter()
+        request: Request | None = None
+        with trio.move_on_after(self.config.request_timeout) as deadline:
+            try:
+                request = await self._read_request()
+            except h11.RemoteProtocolError as exc:
+                await self._send_error_and_close(exc.error_status_hint, str(exc), started)
+                return False
+            except errors.ChatError as exc:
+                await self._send_error_and_close_for(exc, started)
+                return False
+        if deadline.cancelled_caught:
+            await self._send_error_and_close_for(errors.RequestTimeout(), started, quiet=True)
+            return False
+        if request is None:  # the client closed the connection
+            return False
+
+        try:
+            route = self.router.match(request.method, request.path)
+        except errors.ChatError as exc:
+            await self._send(Response.error(exc), request, started)
+            return True
+        response = await self._call(route, request)
+        if response is None:  # the client went away while a long-lived handler ran
+            self._log(request, 499, started)
+            return False
+        await self._send(response, request, started)
+        return True
+
+    # -- receiving ------------------------------------------------------------------------
+
+    async def _receive(self) -> bytes:
+        try:
+            return bytes(await self.stream.receive_some(READ_SIZE))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return b""
+
+    async def _next_event(self) -> h11.Event | type[h11.PAUSED]:
+        while True:
+            event = self.conn.next_event()
+            if event is not h11.NEED_DATA:
+                return event  # type: ignore[return-value]
+            self.conn.receive_data(await self._receive())
+
+    async def _read_request(self) -> Request | None:
+        event = await self._next_event()
+        if isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+            return None
+        if not isinstance(event, h11.Request):
+            raise h11.RemoteProtocolError(f"unexpected {type(event).__name__}", 400)
+        request = Request(
+            method=event.method.decode("ascii", "replace"),
+            target=event.target.decode("ascii", "replace"),
+            headers=list(event.headers),
+        )
+        length = request.header(b"content-length")
+        if length is not None and int(length) > self.config.max_body_size:
+            raise errors.PayloadTooLarge(
+                f"the body is {int(length)} bytes; the limit is {self.config.max_body_size}"
+            )
+        if self.conn.they_are_waiting_for_100_continue:
+            await self._send_bytes(
+                self.conn.send(h11.InformationalResponse(status_code=100, headers=[]))
+            )
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            event = await self._next_event()
+            if isinstance(event, h11.Data):
+                size += len(event.data)
+                if size > self.config.max_body_size:
+                    raise errors.PayloadTooLarge(
+                        f"the body is over the limit of {self.config.max_body_size} bytes"
+                    )
+                chunks.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                request.body = b"".join(chunks)
+                return request
+            elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+                return None
+            else:  # pragma: no cover - h11 only yields the above here
+                raise h11.RemoteProtocolError("unexpected event in body", 400)
+
+    # -- handling -------------------------------------------------------------------------
+
+    async def _call(self, route: Route, request: Request) -> Response | None:
+        if not route.long_lived:
+            return await _answer(route.handler, request)
+        # Watch the socket while the handler waits: if the client goes away, stop at once
+        # rather than at the next write (which for a long-poll may be a minute away).
+        response: Response | None = None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._watch_for_disconnect, nursery.cancel_scope)
+            response = await _answer(route.handler, request)
+            nursery.cancel_scope.cancel()
+        return response  # None if the watcher cancelled the handler
+
+    async def _watch_for_disconnect(self, scope: trio.CancelScope) -> None:
+        # Whatever arrives meanwhile (a pipelined request) is kept in h11's buffer, up to a
+        # bound; past that we stop reading and let TCP push back.
+        while len(self.conn.trailing_data[0]) <= self.config.max_head_size:
+            data = await self._receive()
+            if not data:
+                scope.cancel()
+                return
+            self.conn.receive_data(data)
+        await trio.sleep_forever()
+
+    # -- sending --------------------------------------------------------------------------
+
+    def _head(self, response: Response, length: int | None) -> h11.Response:
+        headers: list[tuple[bytes, bytes]] = [(b"server", SERVER_HEADER)]
+        if response.content_type is not None:
+            headers.append((b"content-type", response.content_type.encode("ascii")))
+        if length is not None:
+            headers.append((b"content-length", str(length).encode("ascii")))
+        for name, value in response.headers:
+            headers.append((name.encode("ascii"), value.encode("latin-1")))
+        if self.lifecycle.shutting_down:
+            headers.append((b"connection", b"close"))
+        return h11.Response(
+            status_code=response.status, headers=headers, reason=_reason(response.status)
+        )
+
+    async def _send(self, response: Response, request: Request, started: float) -> None:
+        if response.stream is None:
+            data = self.conn.send(self._head(response, len(response.body)))
+            data += self.conn.send(h11.Data(data=response.body)) if response.body else b""
+            data += self.conn.send(h11.EndOfMessage())
+            await self._send_bytes(data)
+            self._log(request, response.status, started)
+            return
+        await self._send_bytes(self.conn.send(self._head(response, None)))
+        stream = response.stream
+
+        async def send_chunk(chunk: bytes) -> None:
+            await self._send_bytes(self.conn.send(h11.Data(data=chunk)))
+
+        status = response.status
+        finished = False
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._watch_for_disconnect, nursery.cancel_scope)
+            try:
+                await stream(send_chunk)
+            except Exception:
+                # Headers are out; all we can do is end the stream and log why.
+                log.exception("stream failed: %s", request.path)
+                status = 500
+            finished = True
+            nursery.cancel_scope.cancel()
+        if not finished:  # the client went away mid-stream
+            self._log(request, 499, started)
+            raise _ClientGone
+        await self._send_bytes(self.conn.send(h11.EndOfMessage()))
+        self._log(request, status, started)
+
+    async def _send_bytes(self, data: bytes | None) -> None:
+        if not data:
+            return
+        try:
+            await self.stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.conn.send_failed()
+            raise _ClientGone from None
+
+    async def _send_error_and_close(self, status: int, detail: str, started: float) -> None:
+        error: errors.ChatError
+        if status == 431:
+            error = errors.HeadTooLarge()
+        else:
+            error = errors.ChatError(f"malformed HTTP request: {detail}")
+            error.status = status  # type: ignore[misc]
+            error.code = "bad_request"  # type: ignore[misc]
+        await self._send_error_and_close_for(error, started)
+
+    async def _send_error_and_close_for(
+        self, error: errors.ChatError, started: float, *, quiet: bool = False
+    ) -> None:
+        """Answer an error that ends the connection, if a response can still be started."""
+        if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        if quiet and self.conn.their_state is h11.IDLE and not self.conn.trailing_data[0]:
+            return  # nothing of a request arrived: just close
+        response = Response.error(error)
+        response.headers.append(("connection", "close"))
+        data = self.conn.send(self._head(response, len(response.body)))
+        data += self.conn.send(h11.Data(data=response.body))
+        data += self.conn.send(h11.EndOfMessage())
+        try:
+            await self._send_bytes(data)
+        except _ClientGone:
+            return
+        access_log.info("- - %d %.1fms -", error.status, (time.perf_counter() - started) * 1000)
+
+    def _log(self, request: Request, status: int, started: float) -> None:
+        access_log.info(
+            "%s %s %d %.1fms %s",
+            request.method,
+            request.path,
+            status,
+            (time.perf_counter() - started) * 1000,
+            request.user or "-",
+        )
+
+    async def _close(self) -> None:
+        """Close politely: half-close, drain briefly so the peer sees our last bytes, close."""
+        with trio.CancelScope(shield=True):
+            try:
+                if isinstance(self.stream, trio.SocketStream):
+                    await self.stream.send_eof()
+                    with trio.move_on_after(CLOSE_DRAIN_TIMEOUT):
+                        while await self.stream.receive_some(READ_SIZE):
+                            pass
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass
+            await self.stream.aclose()
+
+
+def _reason(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode("ascii")
+    except ValueError:
+        return b""
+
+
+async def _answer(handler: Callable[[Request], Awaitable[Response]], request: Request) -> Response:
+    try:
+        return await handler(request)
+    except errors.ChatError as exc:
+        return Response.error(exc)
+    except Exception:
+        log.exception("handler failed: %s %s", request.method, request.path)
+        return Response.error(errors.ChatError())

@@ -1,0 +1,92 @@
+"""The request and response objects handlers see."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import attrs
+
+from trio_chat import errors
+
+# A streaming body: the handler is given a function that sends one chunk.
+ChunkSender = Callable[[bytes], Awaitable[None]]
+StreamBody = Callable[[ChunkSender], Awaitable[None]]
+
+JSON_TYPE = "application/json"
+
+
+@attrs.define
+class Request:
+    method: str
+    target: str
+    headers: list[tuple[bytes, bytes]]
+    body: bytes = b""
+    # Set by the authentication step, for the access log.
+    user: str | None = None
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.target).path
+
+    def query(self) -> dict[str, str]:
+        """Query parameters; a parameter given twice is an error."""
+        out: dict[str, str] = {}
+        try:
+            pairs = parse_qsl(
+                urlsplit(self.target).query,
+                keep_blank_values=True,
+                strict_parsing=False,
+                errors="strict",
+            )
+        except UnicodeDecodeError:
+            raise errors.InvalidRequest("the query string is not valid UTF-8") from None
+        for name, value in pairs:
+            if name in out:
+                raise errors.InvalidRequest.field(f"$.{name}", "given more than once")
+            out[name] = value
+        return out
+
+    def header(self, name: bytes) -> bytes | None:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    def bearer_token(self) -> str | None:
+        value = self.header(b"authorization")
+        if value is None:
+            return None
+        scheme, _, token = value.decode("latin-1").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return token.strip()
+
+
+@attrs.define
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str | None = JSON_TYPE
+    headers: list[tuple[str, str]] = attrs.field(factory=list)
+    stream: StreamBody | None = None  # when set, the body is streamed (chunked)
+
+    @classmethod
+    def json(
+        cls, status: int, payload: Any, headers: list[tuple[str, str]] | None = None
+    ) -> Response:
+        return cls(status=status, body=dump_json(payload), headers=headers or [])
+
+    @classmethod
+    def error(cls, error: errors.ChatError) -> Response:
+        return cls(status=error.status, body=dump_json(error.body()), headers=list(error.headers))
+
+    @classmethod
+    def empty(cls, status: int = 204) -> Response:
+        return cls(status=status, content_type=None)
+
+
+def dump_json(payload: Any) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

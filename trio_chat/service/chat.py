@@ -1,0 +1,500 @@
+"""ChatService: one object per server that every handler talks to."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+import attrs
+import trio
+
+from trio_chat import errors
+from trio_chat.clock import Clock, format_ms
+from trio_chat.config import Config
+from trio_chat.domain import accounts, chats, moderation, ratelimit
+from trio_chat.domain.models import Comment, Event, EventType, Message, User, parse_message_id
+from trio_chat.domain.state import ChatState, ReportResult, UserState
+from trio_chat.service.live import Hub
+from trio_chat.service.timers import Timers
+from trio_chat.storage import AsyncStore, Batch, Snapshot
+
+log = logging.getLogger("trio_chat.service")
+
+REPLAY_CHUNK = 256  # events read from the store per step when replaying a cursor
+UPDATES_MAX_EVENTS = 500  # events per long-poll answer at most (the cursor says where to go on)
+RETRY_TIMER_AFTER = 5.0  # seconds before retrying a timer whose write failed
+
+
+@attrs.frozen
+class ConnectResult:
+    history: list[Message]
+    unread: list[Message]
+    cursor: int
+
+
+@attrs.frozen
+class Status:
+    user: User
+    chats: list[str]
+    rate: ratelimit.RateStatus
+    banned_until: int | None
+
+
+@attrs.frozen
+class SendResult:
+    message: Message
+    rate: ratelimit.RateStatus | None  # None when the limit is off
+
+
+class ChatService:
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock,
+        store: AsyncStore,
+        snapshot: Snapshot,
+        timer_nursery: trio.Nursery,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.store = store
+        self.state = ChatState(
+            rate_policy=ratelimit.RatePolicy(
+                config.rate_limit_count, int(config.rate_limit_period * 1000)
+            ),
+            ban_policy=moderation.BanPolicy(config.ban_threshold, int(config.ban_duration * 1000)),
+            users=snapshot.users,
+            sessions=snapshot.sessions,
+            user_states=snapshot.user_states,
+            heads=dict(snapshot.heads),
+            cursor=snapshot.cursor,
+        )
+        # What readers may see: only what is durable.
+        self.committed_heads: dict[str, int] = dict(snapshot.heads)
+        self.committed_cursor = snapshot.cursor
+        self.hub = Hub(config.stream_buffer_events)
+        self.timers = Timers(timer_nursery, clock)
+        self.throttle = accounts.LoginThrottle(
+            config.login_failure_limit, int(config.login_failure_window * 1000)
+        )
+        self._dummy_hash = accounts.dummy_hash(config.scrypt_n)
+        self._latest: dict[int, Message] = {}  # messages with comments not yet committed
+        self._dirty_reads: set[str] = set()
+
+    def now(self) -> int:
+        return int(self.clock.now() * 1000)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def arm_persisted_timers(self) -> None:
+        """At start-up: re-arm ban and rate-window timers from their stored deadlines."""
+        for key, until in list(self.state.bans()):
+            self._arm_ban(key, until)
+        for key, ends in list(self.state.windows()):
+            self._arm_window(key, ends)
+
+    async def run_read_flusher(self) -> None:
+        """Persist read positions moved by live delivery, at most once per interval."""
+        while True:
+            await trio.sleep(self.config.read_flush_interval)
+            await self.flush_reads()
+
+    async def flush_reads(self) -> None:
+        if not self._dirty_reads:
+            return
+        keys, self._dirty_reads = self._dirty_reads, set()
+        batch = Batch(user_states={k: self.state.state_of(k) for k in keys})
+        try:
+            await self.store.commit(batch)
+        except errors.ChatError:
+            self._dirty_reads |= keys
+
+    async def _commit(
+        self,
+        batch: Batch,
+        *,
+        events: Sequence[Event] = (),
+        updates: Sequence[Event] = (),
+        undo: Callable[[], None] | None = None,
+    ) -> None:
+        """Commit; then make the batch visible to readers and publish ``events``.
+
+        ``events`` are new log entries; ``updates`` rewrite existing ones (a message that
+        gained a comment) and are stored, not published.
+        """
+        for event in (*updates, *events):
+            batch.add_event(event)
+
+        def committed() -> None:
+            for chat, head in batch.heads.items():
+                self.committed_heads[chat] = max(self.committed_heads.get(chat, 0), head)
+            self.committed_cursor = max(self.committed_cursor, batch.cursor)
+            forget_latest()
+            for event in events:
+                self.hub.publish(event)
+
+        def forget_latest() -> None:
+            for event in updates:
+                message = event.message
+                if message is not None and self._latest.get(message.cursor) is message:
+                    del self._latest[message.cursor]
+
+        def failed() -> None:
+            forget_latest()
+            if undo is not None:
+                undo()
+
+        await self.store.commit(batch, on_commit=committed, on_failure=failed)
+
+    # -- accounts -------------------------------------------------------------------------
+
+    async def register(self, name: str, password: str) -> tuple[User, str]:
+        fields = []
+        if problem := accounts.username_problem(name):
+            fields.append({"path": "$.username", "message": problem})
+        if problem := accounts.password_problem(password):
+            fields.append({"path": "$.password", "message": problem})
+        if fields:
+            raise errors.InvalidRequest(
+                "; ".join(f"{f['message']} @ {f['path']}" for f in fields), fields=fields
+            )
+        if self.state.find_user(name) is not None:
+            raise errors.UsernameTaken(f"the username {name!r} is taken")
+        password_hash = await trio.to_thread.run_sync(
+            lambda: accounts.hash_password(password, n=self.config.scrypt_n)
+        )
+        now = self.now()
+        user = self.state.register(name, password_hash, now)
+        token = accounts.new_token()
+        token_hash = accounts.token_hash(token)
+        session = self.state.add_session(token_hash, user, now)
+
+        def undo() -> None:
+            self.state.remove_session(token_hash)
+            self.state.unregister(user)
+
+        batch = Batch(
+            users={user.key: user},
+            sessions={token_hash: session},
+            user_states={user.key: self.state.state_of(user.key)},
+        )
+        await self._commit(batch, undo=undo)
+        log.info("registered user=%s", user.name)
+        return user, token
+
+    async def login(self, name: str, password: str) -> tuple[User, str]:
+        key = name.lower()
+        now = self.now()
+        wait_ms = self.throttle.retry_after_ms(key, now)
+        if wait_ms > 0:
+            raise errors.TooManyAttempts(
+                "too many failed logins for this username; try again later", wait_ms / 1000
+            )
+        user = self.state.find_user(name)
+        stored = user.password_hash if user is not None else self._dummy_hash
+        ok = await trio.to_thread.run_sync(accounts.verify_password, password, stored)
+        if user is None or not ok:
+            self.throttle.record_failure(key, self.now())
+            raise errors.BadCredentials()
+        self.throttle.record_success(key)
+        token = accounts.new_token()
+        token_hash = accounts.token_hash(token)
+        session = self.state.add_session(token_hash, user, self.now())
+
+        def undo() -> None:
+            self.state.remove_session(token_hash)
+
+        await self._commit(Batch(sessions={token_hash: session}), undo=undo)
+        return user, token
+
+    def authenticate(self, token: str | None) -> tuple[User, str]:
+        """The user a bearer token belongs to, and the token's hash; or 401."""
+        if token:
+            token_hash = accounts.token_hash(token)
+            user = self.state.session_user(token_hash)
+            if user is not None:
+                return user, token_hash
+        raise errors.Unauthorized()
+
+    async def logout(self, token_hash: str) -> None:
+        session = self.state.remove_session(token_hash)
+        if session is None:
+            raise errors.Unauthorized()
+
+        def undo() -> None:
+            self.state.sessions[token_hash] = session
+
+        await self._commit(Batch(sessions={token_hash: None}), undo=undo)
+
+    # -- chat -----------------------------------------------------------------------------
+
+    async def connect(self, user: User) -> ConnectResult:
+        cursor = self.committed_cursor
+        plan = self.state.plan_connect(user.key, self.committed_heads, self.config.history_size)
+        history = await self._messages(chats.GENERAL, plan.history)
+        unread: list[Message] = []
+        for chat, seqs in plan.unread.items():
+            unread.extend(m for m in await self._messages(chat, seqs) if m.author_key != user.key)
+        unread.sort(key=lambda m: m.cursor)
+        previous = self.state.state_of(user.key)
+        new_state = self.state.mark_read(user.key, plan.read_after)
+        if new_state is not None:
+
+            def undo() -> None:
+                if self.state.user_states.get(user.key) is new_state:
+                    self.state.user_states[user.key] = previous
+
+            await self._commit(Batch(user_states={user.key: new_state}), undo=undo)
+        return ConnectResult(history=history, unread=unread, cursor=cursor)
+
+    def status(self, user: User) -> Status:
+        now = self.now()
+        return Status(
+            user=user,
+            chats=self.state.chats_of(user.key),
+            rate=self.state.rate_status(user.key, now),
+            banned_until=self.state.banned_until(user.key, now),
+        )
+
+    def rate_status(self, user: User) -> ratelimit.RateStatus | None:
+        if not self.state.rate_policy.enabled:
+            return None
+        return self.state.rate_status(user.key, self.now())
+
+    async def send(self, user: User, text: str, to: str | None) -> SendResult:
+        now = self.now()
+        message, previous = self.state.post_message(user, text, to, now)
+        event = Event(
+            cursor=message.cursor, type=EventType.MESSAGE, chat=message.chat, message=message
+        )
+        batch = Batch(user_states={k: self.state.state_of(k) for k in previous})
+        window_before = previous.get(user.key, UserState()).window if to is None else None
+
+        def undo() -> None:
+            self.state.restore(previous)
+
+        await self._commit(batch, events=[event], undo=undo)
+        if to is None and self.state.rate_policy.enabled:
+            window = self.state.state_of(user.key).window
+            if window is not None and window is not window_before and window.count == 1:
+                self._arm_window(user.key, window.ends_at(self.state.rate_policy))
+        return SendResult(message=message, rate=self.rate_status(user))
+
+    async def messages(
+        self, user: User, chat: str, before: str | None, limit: int
+    ) -> list[Message]:
+        if not self.state.can_see(user.key, chat):
+            raise errors.ChatNotFound(f"there is no chat {chat!r} you belong to")
+        end = self.committed_heads.get(chat, 0)
+        if before is not None:
+            anchor = await self._visible_message(user, before)
+            if anchor is None or anchor.chat != chat:
+                raise errors.MessageNotFound(f"there is no message {before!r} in this chat")
+            end = anchor.seq - 1
+        return await self._messages(chat, range(max(1, end - limit + 1), end + 1))
+
+    async def comment(self, user: User, message_id: str, text: str) -> Comment:
+        found = await self._visible_message(user, message_id)
+        if found is None:
+            raise errors.MessageNotFound(f"there is no message {message_id!r}")
+        # A comment not yet committed is the base for the next one, so none is lost.
+        message = self._latest.get(found.cursor, found)
+        comment, comment_event = self.state.post_comment(user, message, text, self.now())
+        updated = message.with_comment(comment)
+        self._latest[updated.cursor] = updated
+        message_event = Event(
+            cursor=updated.cursor, type=EventType.MESSAGE, chat=updated.chat, message=updated
+        )
+        await self._commit(Batch(), events=[comment_event], updates=[message_event])
+        return comment
+
+    async def report(self, reporter: User, target: str) -> ReportResult:
+        result = self.state.report(reporter, target, self.now())
+        key = result.target.key
+        events = [result.event] if result.event is not None else []
+        await self._commit(Batch(user_states={key: self.state.state_of(key)}), events=events)
+        if result.banned_until is not None and result.event is not None:
+            self._arm_ban(key, result.banned_until)
+            log.info("banned user=%s until=%s", result.target.name, format_ms(result.banned_until))
+        return result
+
+    # -- timers ---------------------------------------------------------------------------
+
+    def _arm_ban(self, key: str, until_ms: int) -> None:
+        self.timers.arm(("ban", key), until_ms / 1000, lambda: self._lift_ban(key))
+
+    def _arm_window(self, key: str, ends_ms: int) -> None:
+        self.timers.arm(("window", key), ends_ms / 1000, lambda: self._expire_window(key))
+
+    async def _lift_ban(self, key: str) -> None:
+        previous = self.state.state_of(key)
+        event = self.state.lift_ban(key, self.now())
+        if event is None:
+            return
+        try:
+            await self._commit(
+                Batch(user_states={key: self.state.state_of(key)}),
+                events=[event],
+                undo=lambda: self.state.restore({key: previous}),
+            )
+        except errors.ChatError:
+            self.timers.arm(
+                ("ban", key), self.clock.now() + RETRY_TIMER_AFTER, lambda: self._lift_ban(key)
+            )
+            return
+        log.info("ban lifted user=%s", key)
+
+    async def _expire_window(self, key: str) -> None:
+        previous = self.state.state_of(key)
+        if not self.state.expire_window(key, self.now()):
+            return
+        # If the write fails the window is over all the same: a stored window that has
+        # ended is ignored.
+        with contextlib.suppress(errors.ChatError):
+            await self._commit(
+                Batch(user_states={key: self.state.state_of(key)}),
+                undo=lambda: self.state.restore({key: previous}),
+            )
+
+    # -- live -----------------------------------------------------------------------------
+
+    def parse_cursor(self, raw: str | None) -> int | None:
+        if raw is None:
+            return None
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+            raise errors.InvalidCursor(f"{raw!r} is not a cursor")
+        value = int(raw)
+        if value > self.committed_cursor:
+            raise errors.InvalidCursor(f"cursor {raw} is ahead of this server's log")
+        return value
+
+    async def updates(
+        self, user: User, since: int | None, timeout: float
+    ) -> tuple[list[Event], int]:
+        """Long-poll: the caller's events after ``since``, waiting up to ``timeout`` for one."""
+        with self.hub.subscribe(user.key) as sub:
+            head = self.committed_cursor
+            position = head if since is None else since
+            found: list[Event] = []
+            while position < head and not found:
+                batch, position = await self._replay(user, position, head, UPDATES_MAX_EVENTS)
+                found.extend(batch)
+            if not found and timeout > 0:
+                with trio.move_on_after(timeout):
+                    try:
+                        first = await sub.receive.receive()
+                    except trio.EndOfChannel:
+                        first = None
+                    if first is not None:
+                        found.extend(e for e in self._drain(first, sub.receive) if e.cursor > head)
+            if found:
+                position = max(position, found[-1].cursor)
+            self.delivered(user, found)
+            return found, position
+
+    async def stream(
+        self,
+        user: User,
+        since: int | None,
+        send: Callable[[list[Event] | None], Awaitable[None]],
+    ) -> None:
+        """Server-sent events: replay after ``since``, then live until closed.
+
+        ``send(None)`` asks for a keep-alive. Returns when the subscription ends (server
+        shutdown, or this consumer fell too far behind: its client resumes from its cursor).
+        """
+        with self.hub.subscribe(user.key) as sub:
+            head = self.committed_cursor
+            position = head if since is None else since
+            while position < head:
+                batch, position = await self._replay(user, position, head, REPLAY_CHUNK)
+                if batch:
+                    await send(batch)
+                    self.delivered(user, batch)
+            while True:
+                first: Event | None = None
+                with trio.move_on_after(self.config.sse_keepalive_interval):
+                    try:
+                        first = await sub.receive.receive()
+                    except (trio.EndOfChannel, trio.ClosedResourceError):
+                        return
+                if first is None:
+                    await send(None)
+                    continue
+                batch = [e for e in self._drain(first, sub.receive) if e.cursor > head]
+                if batch:
+                    await send(batch)
+                    self.delivered(user, batch)
+
+    @staticmethod
+    def _drain(first: Event, receive: trio.MemoryReceiveChannel[Event]) -> list[Event]:
+        out = [first]
+        while True:
+            try:
+                out.append(receive.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                return out
+
+    async def _replay(
+        self, user: User, after: int, head: int, limit: int
+    ) -> tuple[list[Event], int]:
+        """Visible events in (after, head], at most ``limit``; and the position reached."""
+        found: list[Event] = []
+        position = after
+        while position < head and len(found) < limit:
+            cursors = range(position + 1, min(head, position + REPLAY_CHUNK) + 1)
+            for cursor, event in zip(cursors, await self.store.events(cursors), strict=True):
+                position = cursor
+                if event is None or not self.state.visible(user.key, event):
+                    continue
+                if event.type is EventType.MESSAGE and event.message is not None:
+                    # The log keeps each message as it is now (with later comments); the
+                    # event as it happened had none. Those comments follow as events.
+                    event = attrs.evolve(
+                        event,
+                        message=attrs.evolve(
+                            event.message,
+                            comments=tuple(
+                                c for c in event.message.comments if _cursor_of(c.id) <= cursor
+                            ),
+                        ),
+                    )
+                found.append(event)
+                if len(found) >= limit:
+                    break
+        return found, position
+
+    def delivered(self, user: User, events: Iterable[Event]) -> None:
+        """Events handed to a live transport count as read for ``/connect``."""
+        positions: dict[str, int] = {}
+        for event in events:
+            message = event.message
+            if event.type is EventType.MESSAGE and message is not None:
+                positions[message.chat] = max(positions.get(message.chat, 0), message.seq)
+        if positions and self.state.mark_read(user.key, positions) is not None:
+            self._dirty_reads.add(user.key)
+
+    # -- reading helpers ------------------------------------------------------------------
+
+    async def _messages(self, chat: str, seqs: range) -> list[Message]:
+        if not seqs:
+            return []
+        cursors = [c for c in await self.store.chat_cursors(chat, seqs) if c is not None]
+        events = await self.store.events(cursors)
+        return [e.message for e in events if e is not None and e.message is not None]
+
+    async def _visible_message(self, user: User, raw_id: str) -> Message | None:
+        cursor = parse_message_id(raw_id)
+        if cursor is None or cursor > self.committed_cursor:
+            return None
+        (event,) = await self.store.events([cursor])
+        if event is None or event.type is not EventType.MESSAGE or event.message is None:
+            return None
+        if not self.state.can_see(user.key, event.message.chat):
+            return None
+        return event.message
+
+
+def _cursor_of(comment_id: str) -> int:
+    return int(comment_id[1:])

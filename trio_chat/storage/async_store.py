@@ -1,0 +1,197 @@
+"""``AsyncStore``: the store behind Trio.
+
+Writes: callers hand a ``Batch`` to ``commit`` and wait. One writer task takes everything
+pending, merges it into one transaction (group commit: under load, one fsync serves many
+requests) and runs it in a worker thread. Callbacks run afterwards in the writer task, in
+commit order, whether or not the caller is still waiting -- a request cancelled by its
+client disconnecting still gets its message published, because it *was* written.
+
+Reads: by key, in a worker thread on a separate read-only connection (WAL lets it read while
+the writer writes), behind an LRU cache of recent events that every commit fills.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+import attrs
+import trio
+
+from trio_chat import errors
+from trio_chat.domain.models import Event
+from trio_chat.storage.base import Batch, Snapshot, Store
+
+log = logging.getLogger("trio_chat.storage")
+
+K = TypeVar("K")
+V = TypeVar("V")
+R = TypeVar("R")
+
+Callback = Callable[[], None]
+
+
+@attrs.define(eq=False)
+class _Pending:
+    batch: Batch
+    on_commit: Callback | None
+    on_failure: Callback | None
+    done: trio.Event = attrs.field(factory=trio.Event)
+    error: BaseException | None = None
+
+
+class _LRU(Generic[K, V]):
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._data: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        value = self._data.get(key)
+        if value is not None:
+            self._data.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._data[key] = value
+        self._data.move_to_end(key)
+        if len(self._data) > self._size:
+            self._data.popitem(last=False)
+
+
+class AsyncStore:
+    def __init__(self, store: Store, *, cache_size: int = 50_000) -> None:
+        self._store = store
+        self._pending: list[_Pending] = []
+        self._wakeup = trio.Event()
+        self._idle = trio.Event()
+        self._idle.set()
+        self._closed = False
+        self._events: _LRU[int, Event] = _LRU(cache_size)
+        self._index: _LRU[tuple[str, int], int] = _LRU(cache_size)
+        self._read_limiter = trio.CapacityLimiter(1)
+        self._write_limiter = trio.CapacityLimiter(1)
+        self.commits = 0  # transactions, for tests and metrics
+        self.batches = 0
+
+    @classmethod
+    async def load(cls, store: Store) -> Snapshot:
+        return await trio.to_thread.run_sync(store.load)
+
+    # -- writing ------------------------------------------------------------------------
+
+    async def commit(
+        self,
+        batch: Batch,
+        *,
+        on_commit: Callback | None = None,
+        on_failure: Callback | None = None,
+    ) -> None:
+        """Write ``batch`` durably; raise ``StorageUnavailable`` if it could not be."""
+        if self._closed:
+            raise errors.ShuttingDown()
+        pending = _Pending(batch, on_commit, on_failure)
+        self._pending.append(pending)
+        self._idle = trio.Event() if self._idle.is_set() else self._idle
+        self._wakeup.set()
+        await pending.done.wait()
+        if pending.error is not None:
+            raise errors.StorageUnavailable() from pending.error
+
+    async def run_writer(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        task_status.started()
+        while True:
+            await self._wakeup.wait()
+            self._wakeup = trio.Event()
+            group, self._pending = self._pending, []
+            if not group:
+                continue
+            merged = Batch()
+            for pending in group:
+                merged.merge(pending.batch)
+            try:
+                # Not cancellable: once started, a write runs to its end even at shutdown.
+                await trio.to_thread.run_sync(
+                    self._store.write, merged, limiter=self._write_limiter
+                )
+            except Exception as exc:
+                log.error("storage write failed (%d requests): %r", len(group), exc)
+                for pending in group:
+                    pending.error = exc
+                    _run(pending.on_failure)
+                    pending.done.set()
+            else:
+                self.commits += 1
+                self.batches += len(group)
+                self._remember(merged)
+                for pending in group:
+                    _run(pending.on_commit)
+                    pending.done.set()
+            if not self._pending:
+                self._idle.set()
+
+    def _remember(self, batch: Batch) -> None:
+        for cursor, event in batch.events.items():
+            self._events.put(cursor, event)
+        for key, cursor in batch.chat_index.items():
+            self._index.put(key, cursor)
+
+    async def drain(self) -> None:
+        """Refuse new writes and wait for the pending ones (at shutdown)."""
+        self._closed = True
+        await self._idle.wait()
+
+    # -- reading ------------------------------------------------------------------------
+
+    async def events(self, cursors: Sequence[int]) -> list[Event | None]:
+        found: list[Event | None] = [self._events.get(c) for c in cursors]
+        missing = [c for c, e in zip(cursors, found, strict=True) if e is None]
+        if missing:
+            loaded = await self._read(self._store.read_events, missing)
+            by_cursor = dict(zip(missing, loaded, strict=True))
+            for cursor, event in by_cursor.items():
+                if event is not None:
+                    self._events.put(cursor, event)
+            found = [
+                e if e is not None else by_cursor[c] for c, e in zip(cursors, found, strict=True)
+            ]
+        return found
+
+    async def chat_cursors(self, chat: str, seqs: Sequence[int]) -> list[int | None]:
+        found: list[int | None] = [self._index.get((chat, s)) for s in seqs]
+        missing = [s for s, c in zip(seqs, found, strict=True) if c is None]
+        if missing:
+            loaded = await self._read(self._store.read_chat_index, chat, missing)
+            by_seq = dict(zip(missing, loaded, strict=True))
+            for seq, cursor in by_seq.items():
+                if cursor is not None:
+                    self._index.put((chat, seq), cursor)
+            found = [c if c is not None else by_seq[s] for s, c in zip(seqs, found, strict=True)]
+        return found
+
+    async def _read(self, fn: Callable[..., R], *args: object) -> R:
+        def call() -> R:
+            return fn(*args)
+
+        try:
+            return await trio.to_thread.run_sync(call, limiter=self._read_limiter)
+        except (OSError, sqlite3.Error) as exc:
+            log.error("storage read failed: %r", exc)
+            raise errors.StorageUnavailable("storage is unavailable; try again later") from exc
+
+    async def aclose(self) -> None:
+        await self.drain()
+        await trio.to_thread.run_sync(self._store.close)
+
+
+def _run(callback: Callback | None) -> None:
+    if callback is None:
+        return
+    try:
+        callback()
+    except Exception:
+        log.exception("storage callback failed")

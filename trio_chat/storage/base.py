@@ -1,0 +1,83 @@
+"""The storage interface: what the service needs from a store, and nothing more.
+
+A store is synchronous; ``AsyncStore`` calls it from worker threads. A second backend (for
+several server processes sharing one database) implements the same ``Store``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import attrs
+
+from trio_chat.domain.models import Event, Session, User
+from trio_chat.domain.state import UserState
+
+
+@attrs.define
+class Batch:
+    """Records to write together, atomically. ``None`` as a session deletes it."""
+
+    users: dict[str, User] = attrs.field(factory=dict)
+    sessions: dict[str, Session | None] = attrs.field(factory=dict)
+    user_states: dict[str, UserState] = attrs.field(factory=dict)
+    events: dict[int, Event] = attrs.field(factory=dict)  # cursor -> event (new or updated)
+    chat_index: dict[tuple[str, int], int] = attrs.field(factory=dict)  # (chat, seq) -> cursor
+    heads: dict[str, int] = attrs.field(factory=dict)
+    cursor: int = 0  # the log head after this batch (0: unchanged)
+
+    def add_event(self, event: Event) -> None:
+        self.events[event.cursor] = event
+        self.cursor = max(self.cursor, event.cursor)
+        message = event.message
+        if message is not None and event.type == "message":
+            self.chat_index[(message.chat, message.seq)] = message.cursor
+            self.heads[message.chat] = max(self.heads.get(message.chat, 0), message.seq)
+
+    def merge(self, later: Batch) -> None:
+        """Fold a later batch into this one (later writes win, heads only grow)."""
+        self.users.update(later.users)
+        self.sessions.update(later.sessions)
+        self.user_states.update(later.user_states)
+        self.events.update(later.events)
+        self.chat_index.update(later.chat_index)
+        for chat, head in later.heads.items():
+            self.heads[chat] = max(self.heads.get(chat, 0), head)
+        self.cursor = max(self.cursor, later.cursor)
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.users
+            or self.sessions
+            or self.user_states
+            or self.events
+            or self.chat_index
+            or self.heads
+            or self.cursor
+        )
+
+
+@attrs.frozen
+class Snapshot:
+    """Everything loaded at start-up: small state only, never the message history."""
+
+    users: dict[str, User]
+    sessions: dict[str, Session]
+    user_states: dict[str, UserState]
+    heads: dict[str, int]
+    cursor: int
+
+
+class Store(Protocol):
+    def load(self) -> Snapshot: ...
+
+    def write(self, batch: Batch) -> None:
+        """Write the batch atomically and durably, or raise and write nothing."""
+        ...
+
+    def read_events(self, cursors: Sequence[int]) -> list[Event | None]: ...
+
+    def read_chat_index(self, chat: str, seqs: Sequence[int]) -> list[int | None]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,39 @@
+"""How domain records become stored values: cattrs-unstructured primitives.
+
+Values are plain dicts, lists, strings and numbers (pickled by ``shelve``), never pickled
+classes, so renaming or moving a class never breaks a data directory.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar, get_origin
+
+import cattrs
+
+from trio_chat.domain.models import Event, Session, User
+from trio_chat.domain.state import UserState
+
+SCHEMA_VERSION = 1
+
+_converter = cattrs.Converter(omit_if_default=True)
+
+
+# Sets are stored as sorted lists: plain data, and stable from one write to the next.
+def _is_frozenset(cls: Any) -> bool:
+    return cls is frozenset or get_origin(cls) is frozenset
+
+
+_converter.register_unstructure_hook_func(_is_frozenset, sorted)
+
+T = TypeVar("T")
+
+
+def dump(record: object) -> Any:
+    return _converter.unstructure(record)
+
+
+def load(raw: Any, cls: type[T]) -> T:
+    return _converter.structure(raw, cls)
+
+
+__all__ = ["SCHEMA_VERSION", "Event", "Session", "User", "UserState", "dump", "load"]
