@@ -10,7 +10,7 @@ from typing import Any, TypeVar, get_origin
 
 import cattrs
 
-from trio_chat.domain.models import Event, Session, User
+from trio_chat.domain.models import Event, EventType, Session, User
 from trio_chat.domain.state import UserState
 
 SCHEMA_VERSION = 1
@@ -24,6 +24,8 @@ def _is_frozenset(cls: Any) -> bool:
 
 
 _converter.register_unstructure_hook_func(_is_frozenset, sorted)
+# A StrEnum is a str, so cattrs would store the member itself (a pickled class): store its value.
+_converter.register_unstructure_hook(EventType, lambda member: member.value)
 
 T = TypeVar("T")
 

@@ -1,0 +1,122 @@
+"""Shared fixtures: a real server listening on port 0, and clients that talk to it.
+
+``chat_server`` runs the whole server (store, service, HTTP) inside the test's own Trio
+run, so tests can use ``mock_clock`` to move time and still talk to it over real sockets.
+(Autojump is avoided: it would jump time while a test merely waits for a disk write.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import httpx
+import pytest
+import trio
+
+from trio_chat.app import ChatServer
+from trio_chat.config import Config
+
+# A cheap scrypt cost keeps hundreds of registrations fast; the hashing code is the same.
+TEST_SCRYPT_N = 2**4
+PASSWORD = "correct horse"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def config(data_dir: Path) -> Config:
+    return Config(
+        port=0,
+        data_dir=data_dir,
+        scrypt_n=TEST_SCRYPT_N,
+        # Under MockClock these only move when a test jumps the clock; keep them out of the way.
+        keepalive_timeout=10**6,
+        request_timeout=10**6,
+    )
+
+
+@attrs.define
+class RunningServer:
+    server: ChatServer
+    host: str
+    port: int
+    cancel: trio.CancelScope
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def service(self) -> Any:
+        return self.server.service
+
+
+async def start_server(nursery: trio.Nursery, config: Config) -> RunningServer:
+    server = ChatServer(config)
+    scope = trio.CancelScope()
+
+    async def run(task_status: trio.TaskStatus[tuple[str, int]]) -> None:
+        with scope:
+            await server.run(task_status=task_status)
+
+    host, port = await nursery.start(run)
+    return RunningServer(server, host, port, scope)
+
+
+@pytest.fixture
+async def chat_server(nursery: trio.Nursery, config: Config) -> AsyncIterator[RunningServer]:
+    running = await start_server(nursery, config)
+    yield running
+    running.server.shutdown()
+
+
+@pytest.fixture
+async def http(chat_server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=chat_server.url, timeout=30) as client:
+        yield client
+
+
+@attrs.define
+class User:
+    name: str
+    token: str
+    client: httpx.AsyncClient
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def post(self, path: str, json: Any = None, **kw: Any) -> httpx.Response:
+        return await self.client.post(path, json=json, headers=self.auth, **kw)
+
+    async def get(self, path: str, **kw: Any) -> httpx.Response:
+        return await self.client.get(path, headers=self.auth, **kw)
+
+    async def send(self, text: str, to: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"text": text}
+        if to is not None:
+            body["to"] = to
+        response = await self.post("/send", body)
+        assert response.status_code == 201, response.text
+        message: dict[str, Any] = response.json()["message"]
+        return message
+
+
+async def register(client: httpx.AsyncClient, name: str, password: str = PASSWORD) -> User:
+    response = await client.post("/register", json={"username": name, "password": password})
+    assert response.status_code == 201, response.text
+    return User(name, response.json()["token"], client)
+
+
+@pytest.fixture
+def make_user(http: httpx.AsyncClient) -> Callable[[str], Any]:
+    async def make(name: str) -> User:
+        return await register(http, name)
+
+    return make
