@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import pickle
 import signal
 import sqlite3
 import subprocess
@@ -75,23 +77,20 @@ def test_round_trip_and_reopen(tmp_path: Path) -> None:
     store.close()
 
 
+class _NoClasses(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> object:
+        raise AssertionError(f"a stored value refers to a class: {module}.{name}")
+
+
 def test_values_are_plain_data_not_pickled_classes(tmp_path: Path) -> None:
     store = ShelfStore(tmp_path)
     store.write(full_batch())
     store.close()
-    import pickle
-
     conn = sqlite3.connect(tmp_path / FILENAME)
-    for table in ("users", "user_states", "events"):
+    for table in ("users", "sessions", "user_states", "events", "chat_index", "meta"):
         for (value,) in conn.execute(f"SELECT value FROM {table}"):
             # Unpickling with every class lookup forbidden still works: plain data only.
-            class Strict(pickle.Unpickler):
-                def find_class(self, module: str, name: str) -> object:
-                    raise AssertionError(f"{table} stores a class: {module}.{name}")
-
-            import io
-
-            Strict(io.BytesIO(value)).load()
+            _NoClasses(io.BytesIO(value)).load()
     conn.close()
 
 
