@@ -17,6 +17,7 @@ import pytest
 import trio
 
 from trio_chat.app import ChatServer
+from trio_chat.clock import Clock
 from trio_chat.config import Config
 
 # A cheap scrypt cost keeps hundreds of registrations fast; the hashing code is the same.
@@ -30,7 +31,10 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def config(data_dir: Path) -> Config:
+def config(data_dir: Path, request: pytest.FixtureRequest) -> Config:
+    """The test server's settings; ``@pytest.mark.config(field=value)`` overrides any."""
+    marker = request.node.get_closest_marker("config")
+    overrides = marker.kwargs if marker else {}
     return Config(
         port=0,
         data_dir=data_dir,
@@ -38,6 +42,7 @@ def config(data_dir: Path) -> Config:
         # Under MockClock these only move when a test jumps the clock; keep them out of the way.
         keepalive_timeout=10**6,
         request_timeout=10**6,
+        **overrides,
     )
 
 
@@ -46,7 +51,7 @@ class RunningServer:
     server: ChatServer
     host: str
     port: int
-    cancel: trio.CancelScope
+    stopped: trio.Event
 
     @property
     def url(self) -> str:
@@ -56,17 +61,27 @@ class RunningServer:
     def service(self) -> Any:
         return self.server.service
 
+    async def stop(self) -> None:
+        """Graceful shutdown, as on SIGTERM; returns once the server has stopped."""
+        self.server.shutdown()
+        await self.stopped.wait()
 
-async def start_server(nursery: trio.Nursery, config: Config) -> RunningServer:
-    server = ChatServer(config)
-    scope = trio.CancelScope()
+
+async def start_server(
+    nursery: trio.Nursery, config: Config, clock: Clock | None = None
+) -> RunningServer:
+    """Start a server; pass one ``clock`` to several servers to keep time across restarts."""
+    server = ChatServer(config, clock=clock)
+    stopped = trio.Event()
 
     async def run(task_status: trio.TaskStatus[tuple[str, int]]) -> None:
-        with scope:
+        try:
             await server.run(task_status=task_status)
+        finally:
+            stopped.set()
 
     host, port = await nursery.start(run)
-    return RunningServer(server, host, port, scope)
+    return RunningServer(server, host, port, stopped)
 
 
 @pytest.fixture

@@ -43,6 +43,7 @@ class Config:
     longpoll_default_timeout: float = 30.0
     sse_keepalive_interval: float = 15.0
     stream_buffer_events: int = 1024  # per stream; a consumer further behind is cut off
+    stream_send_timeout: float = 30.0  # a stream write blocked this long cuts the consumer off
 
     # Storage.
     read_flush_interval: float = 1.0  # how often delivered-read positions are persisted

@@ -15,6 +15,13 @@ from typing import Any, ClassVar
 JSONValue = Any
 
 
+class SlowConsumer(Exception):
+    """A live stream fell too far behind and was cut off; its client resumes from its cursor.
+
+    Not a ``ChatError``: there is no answer to give, the connection is simply closed.
+    """
+
+
 class ChatError(Exception):
     """Base class: an error answered to the client as ``{"error": {...}}``."""
 

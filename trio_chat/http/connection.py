@@ -67,6 +67,9 @@ class HTTPConnection:
         self.config = config
         self.lifecycle = lifecycle
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=config.max_head_size)
+        # After an error answer the peer may still be sending; draining before closing keeps
+        # its unread bytes from turning our close into a reset that eats the answer.
+        self._drain_on_close = False
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -237,7 +240,11 @@ class HTTPConnection:
         stream = response.stream
 
         async def send_chunk(chunk: bytes) -> None:
-            await self._send_bytes(self.conn.send(h11.Data(data=chunk)))
+            # A client that stops reading must not hold a task forever.
+            with trio.move_on_after(self.config.stream_send_timeout) as cs:
+                await self._send_bytes(self.conn.send(h11.Data(data=chunk)))
+            if cs.cancelled_caught:
+                raise errors.SlowConsumer
 
         status = response.status
         finished = False
@@ -245,6 +252,11 @@ class HTTPConnection:
             nursery.start_soon(self._watch_for_disconnect, nursery.cancel_scope)
             try:
                 await stream(send_chunk)
+            except errors.SlowConsumer:
+                log.info("cut off a slow consumer: %s user=%s", request.path, request.user)
+                nursery.cancel_scope.cancel()
+                self._log(request, status, started)
+                raise _ClientGone from None
             except Exception:
                 # Headers are out; all we can do is end the stream and log why.
                 log.exception("stream failed: %s", request.path)
@@ -289,6 +301,7 @@ class HTTPConnection:
         data = self.conn.send(self._head(response, len(response.body)))
         data += self.conn.send(h11.Data(data=response.body))
         data += self.conn.send(h11.EndOfMessage())
+        self._drain_on_close = True
         try:
             await self._send_bytes(data)
         except _ClientGone:
@@ -306,10 +319,10 @@ class HTTPConnection:
         )
 
     async def _close(self) -> None:
-        """Close politely: half-close, drain briefly so the peer sees our last bytes, close."""
+        """Close; after an error answer, half-close and drain briefly first."""
         with trio.CancelScope(shield=True):
             try:
-                if isinstance(self.stream, trio.SocketStream):
+                if isinstance(self.stream, trio.SocketStream) and self._drain_on_close:
                     await self.stream.send_eof()
                     with trio.move_on_after(CLOSE_DRAIN_TIMEOUT):
                         while await self.stream.receive_some(READ_SIZE):

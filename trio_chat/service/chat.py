@@ -15,7 +15,7 @@ from trio_chat.config import Config
 from trio_chat.domain import accounts, chats, moderation, ratelimit
 from trio_chat.domain.models import Comment, Event, EventType, Message, User, parse_message_id
 from trio_chat.domain.state import ChatState, ReportResult, UserState
-from trio_chat.service.live import Hub
+from trio_chat.service.live import Hub, Subscriber
 from trio_chat.service.timers import Timers
 from trio_chat.storage import AsyncStore, Batch, Snapshot
 
@@ -401,31 +401,44 @@ class ChatService:
     ) -> None:
         """Server-sent events: replay after ``since``, then live until closed.
 
-        ``send(None)`` asks for a keep-alive. Returns when the subscription ends (server
-        shutdown, or this consumer fell too far behind: its client resumes from its cursor).
+        ``send(None)`` asks for a keep-alive. Returns when the server shuts down; raises
+        ``SlowConsumer`` when this consumer fell too far behind (its client resumes from its
+        cursor, losing nothing).
         """
         with self.hub.subscribe(user.key) as sub:
-            head = self.committed_cursor
-            position = head if since is None else since
-            while position < head:
-                batch, position = await self._replay(user, position, head, REPLAY_CHUNK)
-                if batch:
-                    await send(batch)
-                    self.delivered(user, batch)
-            while True:
-                first: Event | None = None
-                with trio.move_on_after(self.config.sse_keepalive_interval):
-                    try:
-                        first = await sub.receive.receive()
-                    except (trio.EndOfChannel, trio.ClosedResourceError):
-                        return
-                if first is None:
-                    await send(None)
-                    continue
-                batch = [e for e in self._drain(first, sub.receive) if e.cursor > head]
-                if batch:
-                    await send(batch)
-                    self.delivered(user, batch)
+            with sub.scope:
+                await self._stream(user, since, send, sub)
+            if sub.overflowed:
+                raise errors.SlowConsumer
+
+    async def _stream(
+        self,
+        user: User,
+        since: int | None,
+        send: Callable[[list[Event] | None], Awaitable[None]],
+        sub: Subscriber,
+    ) -> None:
+        head = self.committed_cursor
+        position = head if since is None else since
+        while position < head:
+            batch, position = await self._replay(user, position, head, REPLAY_CHUNK)
+            if batch:
+                await send(batch)
+                self.delivered(user, batch)
+        while True:
+            first: Event | None = None
+            with trio.move_on_after(self.config.sse_keepalive_interval):
+                try:
+                    first = await sub.receive.receive()
+                except (trio.EndOfChannel, trio.ClosedResourceError):
+                    return
+            if first is None:
+                await send(None)
+                continue
+            batch = [e for e in self._drain(first, sub.receive) if e.cursor > head]
+            if batch:
+                await send(batch)
+                self.delivered(user, batch)
 
     @staticmethod
     def _drain(first: Event, receive: trio.MemoryReceiveChannel[Event]) -> list[Event]:

@@ -23,6 +23,8 @@ class Subscriber:
     send: trio.MemorySendChannel[Event]
     receive: trio.MemoryReceiveChannel[Event]
     overflowed: bool = False
+    # Cancelled on overflow, so a consumer blocked writing to a full socket is stopped too.
+    scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
 
 
 class Hub:
@@ -57,6 +59,7 @@ class Hub:
             except trio.WouldBlock:
                 sub.overflowed = True
                 sub.send.close()
+                sub.scope.cancel()
             except trio.ClosedResourceError:
                 pass
 

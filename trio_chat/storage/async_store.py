@@ -140,6 +140,10 @@ class AsyncStore:
         for key, cursor in batch.chat_index.items():
             self._index.put(key, cursor)
 
+    async def settled(self) -> None:
+        """Wait until every write handed in so far has been committed (or has failed)."""
+        await self._idle.wait()
+
     async def drain(self) -> None:
         """Refuse new writes and wait for the pending ones (at shutdown)."""
         self._closed = True

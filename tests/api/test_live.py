@@ -1,0 +1,211 @@
+"""Live delivery: long-poll (/updates) and server-sent events (/events) over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+import trio
+
+from tests.sse_client import EventStream, open_events
+from trio_chat.errors import SlowConsumer
+
+
+@asynccontextmanager
+async def sse(user, server, **kw) -> AsyncIterator[EventStream]:
+    async with open_events(server.host, server.port, user.token, **kw) as stream:
+        assert stream.status == 200
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        assert stream.headers["transfer-encoding"] == "chunked"
+        yield stream
+
+
+async def test_long_poll_answers_when_a_message_arrives(make_user):
+    alice = await make_user("alice")
+    bob = await make_user("bob")
+    start = (await bob.post("/connect")).json()["cursor"]
+    result: dict = {}
+
+    async def poll() -> None:
+        response = await bob.get("/updates", params={"since": start, "timeout": "60"})
+        result.update(response.json())
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(poll)
+            await trio.testing.wait_all_tasks_blocked()
+            sent = await alice.send("wake up")
+    assert [e["message"]["id"] for e in result["events"]] == [sent["id"]]
+    assert result["cursor"] == result["events"][0]["cursor"]
+
+
+async def test_long_poll_timeout_and_validation(make_user):
+    alice = await make_user("alice")
+    empty = await alice.get("/updates", params={"timeout": "0"})
+    assert empty.status_code == 200 and empty.json()["events"] == []
+    cursor = empty.json()["cursor"]
+    for params, code in [
+        ({"since": "abc"}, "invalid_cursor"),
+        ({"since": "-1"}, "invalid_cursor"),
+        ({"since": str(int(cursor) + 5)}, "invalid_cursor"),
+        ({"timeout": "61"}, "invalid_request"),
+        ({"timeout": "-1"}, "invalid_request"),
+        ({"timeout": "nan"}, "invalid_request"),
+    ]:
+        response = await alice.get("/updates", params=params)
+        assert response.status_code == 400, params
+        assert response.json()["error"]["code"] == code, params
+
+
+@pytest.mark.config(rate_limit_count=0)
+async def test_updates_resume_loses_nothing_and_repeats_nothing(make_user):
+    alice = await make_user("alice")
+    bob = await make_user("bob")
+    cursor = (await bob.get("/updates", params={"timeout": "0"})).json()["cursor"]
+    sent = [await alice.send(f"m{i}") for i in range(7)]
+    got: list[str] = []
+    while len(got) < 7:
+        body = (await bob.get("/updates", params={"since": cursor, "timeout": "1"})).json()
+        got += [e["message"]["id"] for e in body["events"]]
+        cursor = body["cursor"]
+    assert got == [m["id"] for m in sent]
+    again = (await bob.get("/updates", params={"since": cursor, "timeout": "0"})).json()
+    assert again["events"] == []
+
+
+async def test_sse_frames_and_resume_with_last_event_id(chat_server, make_user):
+    alice = await make_user("alice")
+    bob = await make_user("bob")
+    start = (await bob.post("/connect")).json()["cursor"]
+    with trio.fail_after(10):
+        async with sse(bob, chat_server, since=start) as stream:
+            first = await alice.send("one")
+            (event,) = await stream.read(1)
+    assert event["type"] == "message" and event["message"]["id"] == first["id"]
+    # Disconnected: three more messages; resuming from the last id gives exactly those.
+    missed = [await alice.send(f"missed {i}") for i in range(3)]
+    with trio.fail_after(10):
+        async with sse(bob, chat_server, last_event_id=event["cursor"]) as stream:
+            events = await stream.read(3)
+            live = await alice.send("live")
+            (after,) = await stream.read(1)
+    assert [e["message"]["id"] for e in events] == [m["id"] for m in missed]
+    assert after["message"]["id"] == live["id"]
+    # Cursors are one space: the SSE id works for long-poll too.
+    body = (await bob.get("/updates", params={"since": after["cursor"], "timeout": "0"})).json()
+    assert body["events"] == []
+
+
+async def test_comment_events(make_user):
+    alice = await make_user("alice")
+    bob = await make_user("bob")
+    message = await alice.send("hi")
+    cursor = (await bob.get("/updates", params={"timeout": "0"})).json()["cursor"]
+    await alice.post("/comment", {"message_id": message["id"], "text": "+1"})
+    body = (await bob.get("/updates", params={"since": cursor, "timeout": "0"})).json()
+    (event,) = body["events"]
+    assert event["type"] == "comment" and event["comment"]["message_id"] == message["id"]
+
+
+async def test_a_third_user_never_sees_private_events(chat_server, make_user):
+    alice = await make_user("alice")
+    bob = await make_user("bob")
+    carol = await make_user("carol")
+    carol_cursor = (await carol.get("/updates", params={"timeout": "0"})).json()["cursor"]
+    dm = await alice.send("secret", to="bob")
+    await bob.post("/comment", {"message_id": dm["id"], "text": "secret reply"})
+    public = await alice.send("public")
+    body = (await carol.get("/updates", params={"since": carol_cursor, "timeout": "0"})).json()
+    assert [e["message"]["id"] for e in body["events"]] == [public["id"]]
+    with trio.fail_after(10):
+        async with sse(carol, chat_server, since=carol_cursor) as stream:
+            (only,) = await stream.read(1)
+    assert only["message"]["id"] == public["id"]
+    seen = (await bob.get("/updates", params={"since": carol_cursor, "timeout": "0"})).json()
+    assert [e["type"] for e in seen["events"]] == ["message", "comment", "message"]
+
+
+async def test_delivered_events_count_as_read(make_user):
+    alice = await make_user("alice")
+    bob = await make_user("bob")
+    cursor = (await bob.post("/connect")).json()["cursor"]
+    sent = await alice.send("seen live")
+    body = (await bob.get("/updates", params={"since": cursor, "timeout": "0"})).json()
+    assert body["events"][0]["message"]["id"] == sent["id"]
+    connect = (await bob.post("/connect")).json()
+    assert connect["unread"] == []
+    assert connect["history"][-1]["id"] == sent["id"]
+
+
+async def test_fan_out_to_several_streams_of_one_user(chat_server, make_user):
+    alice = await make_user("alice")
+    bob = await make_user("bob")
+    other_session = await bob.client.post(
+        "/login", json={"username": "bob", "password": "correct horse"}
+    )
+    tokens = [bob.token, other_session.json()["token"]]
+    results: list[list[dict]] = []
+
+    async def listen(token: str, ready: trio.Event) -> None:
+        async with open_events(chat_server.host, chat_server.port, token) as stream:
+            ready.set()
+            results.append(await stream.read(1))
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            for token in tokens:
+                ready = trio.Event()
+                nursery.start_soon(listen, token, ready)
+                await ready.wait()
+            await trio.testing.wait_all_tasks_blocked()
+            sent = await alice.send("to every tab")
+    assert [r[0]["message"]["id"] for r in results] == [sent["id"], sent["id"]]
+
+
+@pytest.mark.config(stream_buffer_events=4, rate_limit_count=0)
+async def test_slow_consumer_is_cut_off_without_delaying_others(chat_server, make_user):
+    """A stream whose writes block (a client that stopped reading) is cut off once its
+    buffer overflows; other streams get every event meanwhile."""
+    service = chat_server.service
+    alice = await make_user("alice")
+    bob = await make_user("bob")
+    user = service.state.find_user("bob")
+    stuck = trio.Event()
+    outcome: list[BaseException] = []
+
+    async def never_drains(events) -> None:
+        stuck.set()
+        await trio.sleep_forever()
+
+    async def slow_stream() -> None:
+        try:
+            await service.stream(user, service.committed_cursor, never_drains)
+        except BaseException as exc:
+            outcome.append(exc)
+            if not isinstance(exc, Exception):
+                raise
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(slow_stream)
+            async with sse(bob, chat_server) as stream:
+                await trio.testing.wait_all_tasks_blocked()
+                sent = [await alice.send(f"m{i}") for i in range(10)]
+                events = await stream.read(10)
+                # The slow stream is gone; the live one remains.
+                assert service.hub.subscriber_count == 1
+    assert [e["message"]["id"] for e in events] == [m["id"] for m in sent]
+    assert stuck.is_set()
+    assert len(outcome) == 1 and isinstance(outcome[0], SlowConsumer)
+
+
+async def test_streams_end_cleanly_at_shutdown(chat_server, make_user):
+    bob = await make_user("bob")
+    with trio.fail_after(10):
+        async with sse(bob, chat_server) as stream:
+            await trio.testing.wait_all_tasks_blocked()
+            chat_server.server.shutdown()
+            await stream.read_to_end()
+    assert stream.ended  # the chunked body was ended properly, not cut
+    await chat_server.stopped.wait()

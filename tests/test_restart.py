@@ -1,0 +1,40 @@
+"""State survives a restart: same users, tokens, messages, ids, comments and read positions."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import register, start_server
+
+
+async def test_restart_keeps_everything(nursery, config):
+    server = await start_server(nursery, config)
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        alice = await register(client, "alice")
+        bob = await register(client, "bob")
+        await bob.post("/connect")
+        public = await alice.send("before restart")
+        private = await alice.send("private", to="bob")
+        comment = (await bob.post("/comment", {"message_id": public["id"], "text": "+1"})).json()
+        before = (await bob.get("/messages")).json()
+        tokens = (alice.token, bob.token)
+    await server.stop()
+
+    server = await start_server(nursery, config)
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        alice_h = {"Authorization": f"Bearer {tokens[0]}"}
+        bob_h = {"Authorization": f"Bearer {tokens[1]}"}
+        assert (await client.get("/messages", headers=bob_h)).json() == before
+        connect = (await client.post("/connect", headers=bob_h)).json()
+        assert [m["id"] for m in connect["unread"]] == [public["id"], private["id"]]
+        assert connect["unread"][0]["comments"] == [comment["comment"]]
+        # Ids keep counting where they were; nothing is reused.
+        response = await client.post("/send", headers=alice_h, json={"text": "after"})
+        assert response.status_code == 201
+        new_id = response.json()["message"]["id"]
+        assert new_id not in {public["id"], private["id"], comment["comment"]["id"]}
+        login = await client.post("/login", json={"username": "alice", "password": "correct horse"})
+        assert login.status_code == 200
+        taken = await client.post("/register", json={"username": "Bob", "password": "x" * 8})
+        assert taken.status_code == 409
+    await server.stop()
