@@ -111,3 +111,16 @@ def test_process_serves_and_stops_gracefully_on_sigterm(tmp_path):
     assert "stopped; storage closed" in rest
     # ...and never a password or a token.
     assert "secret-password" not in rest and token not in rest
+
+
+def test_unusable_data_dir_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = subprocess.run(
+        [sys.executable, "-m", "trio_chat", "serve", "--port", "0", "--data-dir", str(blocker)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "cannot start" in result.stderr and "Traceback" not in result.stderr

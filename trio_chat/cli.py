@@ -9,6 +9,7 @@ import os
 import re
 import resource
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ import trio
 
 from trio_chat.app import ChatServer
 from trio_chat.config import Config
+from trio_chat.storage.shelf import StoreVersionError
 
 ENV_PREFIX = "TRIO_CHAT_"
 _DURATION = re.compile(r"(\d+(?:\.\d+)?|\.\d+)([smhd]?)")
@@ -209,9 +211,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = config_from(args, dict(os.environ))
     setup_logging(config.log_level)
     raise_open_file_limit()
+    status = 0
     try:
         trio.run(serve, config)
-    except OSError as exc:
-        logging.getLogger("trio_chat.lifecycle").error("cannot start: %s", exc)
-        return 1
-    return 0
+    except* (OSError, sqlite3.Error, StoreVersionError) as group:
+        # Arrives wrapped in the nursery's ExceptionGroup; say it as one sentence.
+        logging.getLogger("trio_chat.lifecycle").error("cannot start: %s", group.exceptions[0])
+        status = 1
+    return status

@@ -48,3 +48,16 @@ def test_login_throttle_window() -> None:
     assert throttle.retry_after_ms("alice", 60_000) == 0  # the first failure has aged out
     throttle.record_success("alice")
     assert throttle.retry_after_ms("alice", 60_001) == 0
+
+
+def test_login_throttle_memory_is_bounded() -> None:
+    throttle = accounts.LoginThrottle(limit=5, window_ms=60_000)
+    for i in range(5000):
+        throttle.record_failure(f"user{i}", now=i)
+    # Every name's failures have aged out by now: the next sweep drops them all.
+    for i in range(5000):
+        throttle.record_failure(f"late{i}", now=10_000_000 + i)
+    assert len(throttle) <= 5000
+    for _ in range(50):
+        throttle.record_failure("alice", now=20_000_000)
+    assert len(throttle._failures["alice"]) == 5

@@ -93,6 +93,8 @@ class LoginThrottle:
     limit: int
     window_ms: int
     _failures: dict[str, deque[int]] = attrs.field(factory=dict)
+    # Failures for names nobody asks about again would pile up: sweep when the table grows.
+    _sweep_at: int = 1024
 
     def retry_after_ms(self, user: str, now: int) -> int:
         """0 if a login attempt may go ahead, else how long until it may."""
@@ -102,7 +104,19 @@ class LoginThrottle:
         return failures[0] + self.window_ms - now
 
     def record_failure(self, user: str, now: int) -> None:
-        self._failures.setdefault(user, deque()).append(now)
+        if self.limit <= 0:
+            return
+        failures = self._failures.setdefault(user, deque())
+        failures.append(now)
+        if len(failures) > self.limit:
+            failures.popleft()  # only the newest `limit` failures matter
+        if len(self._failures) >= self._sweep_at:
+            for name in list(self._failures):
+                self._prune(name, now)
+            self._sweep_at = max(1024, 2 * len(self._failures))
+
+    def __len__(self) -> int:
+        return len(self._failures)
 
     def record_success(self, user: str) -> None:
         self._failures.pop(user, None)
