@@ -106,13 +106,15 @@ def test_rate_limit_off() -> None:
     assert state.state_of("alice").window is None
 
 
-def test_restore_undoes_a_failed_send() -> None:
+def test_restore_undoes_a_failed_send_but_keeps_newer_read_positions() -> None:
     state = make_state()
     alice = state.register("alice", "h", 0)
     _, previous = state.post_message(alice, "m", None, 1)
     assert state.rate_status("alice", 1).remaining == 19
+    state.mark_read("alice", {"general": 1})  # delivered live meanwhile
     state.restore(previous)
     assert state.rate_status("alice", 1).remaining == 20
+    assert state.state_of("alice").read == {"general": 1}
 
 
 def test_first_connect_sees_last_n_as_history_and_private_as_unread() -> None:

@@ -206,8 +206,12 @@ class ChatState:
         return message, previous
 
     def restore(self, previous: Mapping[str, UserState]) -> None:
-        """Put back user states replaced by an operation whose write failed."""
-        self.user_states.update(previous)
+        """Put back user states replaced by an operation whose write failed.
+
+        Read positions are kept as they are now: live delivery may have moved them since.
+        """
+        for key, old in previous.items():
+            self.user_states[key] = attrs.evolve(old, read=self.state_of(key).read)
 
     def post_comment(
         self, author: User, message: Message, text: str, now: int

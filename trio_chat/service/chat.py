@@ -310,10 +310,16 @@ class ChatService:
         return comment
 
     async def report(self, reporter: User, target: str) -> ReportResult:
+        target_user = self.state.require_user(target)
+        key = target_user.key
+        previous = self.state.state_of(key)
         result = self.state.report(reporter, target, self.now())
-        key = result.target.key
         events = [result.event] if result.event is not None else []
-        await self._commit(Batch(user_states={key: self.state.state_of(key)}), events=events)
+        await self._commit(
+            Batch(user_states={key: self.state.state_of(key)}),
+            events=events,
+            undo=lambda: self.state.restore({key: previous}),
+        )
         if result.banned_until is not None and result.event is not None:
             self._arm_ban(key, result.banned_until)
             log.info("banned user=%s until=%s", result.target.name, format_ms(result.banned_until))
