@@ -56,7 +56,8 @@ async def test_first_connect_and_reconnect(make_user):
     private = await alice.send("psst", to="bob")
     await bob.send("my own")  # a user's own messages are never unread
     again = (await bob.post("/connect", json={})).json()
-    assert [m["id"] for m in again["history"]] == [m["id"] for m in sent[-20:]]
+    # History: what bob had seen, plus his own message (seen by definition), last 20.
+    assert [m["text"] for m in again["history"]] == [m["text"] for m in sent[-19:]] + ["my own"]
     assert [m["id"] for m in again["unread"]] == [m["id"] for m in [*later, private]]
     # After the call they count as read; history now ends with the newest common message.
     third = (await bob.post("/connect")).json()
@@ -231,3 +232,43 @@ async def test_private_chat_comments_by_parties(make_user):
 async def test_register_helper_roundtrip(http):
     user = await register(http, "zed")
     assert (await user.get("/status")).json()["username"] == "zed"
+
+
+async def test_own_messages_since_the_last_poll_are_history(make_user):
+    alice = await make_user("alice")
+    bob = await make_user("bob")
+    await bob.post("/connect")
+    theirs = await alice.send("from alice")
+    mine = await bob.send("from bob")
+    body = (await bob.post("/connect")).json()
+    assert [m["id"] for m in body["unread"]] == [theirs["id"]]
+    assert [m["id"] for m in body["history"]] == [mine["id"]]
+
+
+async def test_private_chat_ids_must_be_canonical_and_real(make_user):
+    alice = await make_user("alice")
+    await make_user("bob")
+    await alice.send("psst", to="bob")
+    for chat in ("dm:bob:alice", "dm:alice:ghost", "dm:alice:alice", "dm:alice", "dm:a:b:c"):
+        response = await alice.get("/messages", params={"chat": chat})
+        assert response.status_code == 404, chat
+    assert (await alice.get("/messages", params={"chat": "dm:alice:bob"})).status_code == 200
+
+
+async def test_lone_surrogates_are_refused_and_nothing_is_stored(make_user):
+    alice = await make_user("alice")
+    for body in (b'{"text": "\\ud800"}', b'{"text": "ok", "to": "\\udfff"}'):
+        response = await alice.post("/send", content=body)
+        assert response.status_code == 400, body
+        assert response.json()["error"]["fields"][0]["path"] in ("$.text", "$.to")
+    assert (await alice.get("/messages")).json()["messages"] == []
+    assert (await alice.get("/status")).json()["rate_limit"]["remaining"] == 20
+
+
+@pytest.mark.config(rate_limit_count=0)
+async def test_status_with_the_rate_limit_off(make_user):
+    alice = await make_user("alice")
+    response = await alice.post("/send", {"text": "hi"})
+    assert "x-ratelimit-limit" not in response.headers
+    status = (await alice.get("/status")).json()
+    assert status["rate_limit"] == {"limit": None, "remaining": None, "reset_at": None}

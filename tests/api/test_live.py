@@ -209,3 +209,12 @@ async def test_streams_end_cleanly_at_shutdown(chat_server, make_user):
             await stream.read_to_end()
     assert stream.ended  # the chunked body was ended properly, not cut
     await chat_server.stopped.wait()
+
+
+async def test_empty_cursor_is_invalid_on_both_transports(chat_server, make_user):
+    bob = await make_user("bob")
+    polled = await bob.get("/updates", params={"since": "", "timeout": "0"})
+    assert polled.status_code == 400 and polled.json()["error"]["code"] == "invalid_cursor"
+    async with open_events(chat_server.host, chat_server.port, bob.token, since="") as stream:
+        assert stream.status == 400
+        assert b"invalid_cursor" in await stream.body()

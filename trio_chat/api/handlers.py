@@ -90,7 +90,7 @@ class Api:
                 "rate_limit": {
                     "limit": status.rate.limit if enabled else None,
                     "remaining": status.rate.remaining if enabled else None,
-                    "reset_at": format_optional_ms(status.rate.reset_at),
+                    "reset_at": format_optional_ms(status.rate.reset_at) if enabled else None,
                 },
                 "banned_until": format_optional_ms(status.banned_until),
             },
@@ -175,9 +175,10 @@ class Api:
 
     async def events(self, request: Request, user: User, token_hash: str) -> Response:
         query = _query(request, {"since"})
+        # The header wins: a reconnecting browser sends it along with its original URL.
         header = request.header(b"last-event-id")
-        raw = header.decode("latin-1").strip() if header is not None else query.get("since")
-        since = self.service.parse_cursor(raw or None)
+        raw = header.decode("latin-1").strip() if header is not None else None
+        since = self.service.parse_cursor(raw or query.get("since"))
 
         async def body(send_chunk: ChunkSender) -> None:
             async def send(events: list[Event] | None) -> None:

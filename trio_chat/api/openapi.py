@@ -213,7 +213,8 @@ def document(config: Config) -> Schema:
         },
         "/logout": {
             "post": _op(
-                "End this session: the token stops working", {"204": {"description": "ended"}}
+                "End this session: the token stops working",
+                {"204": {"description": "ended"}, **_errors(400)},
             )
         },
         "/connect": {
@@ -230,7 +231,11 @@ def document(config: Config) -> Schema:
                 },
             )
         },
-        "/status": {"get": _op("Your chats, rate limit and ban", {"200": _json(_ref("Status"))})},
+        "/status": {
+            "get": _op(
+                "Your chats, rate limit and ban", {"200": _json(_ref("Status")), **_errors(400)}
+            )
+        },
         "/send": {
             "post": _op(
                 "Send to the common chat, or privately with 'to'",

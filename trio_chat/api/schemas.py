@@ -62,7 +62,19 @@ def _strict(kind: type[Any], name: str) -> Any:
     return structure
 
 
-converter.register_structure_hook(str, _strict(str, "a string"))
+def _text(value: Any, _: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("expected a string")
+    # JSON can spell a lone surrogate ("\ud800"); it is not a character, has no UTF-8 form,
+    # and stored it would make every answer that includes it unencodable.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("expected valid Unicode text (no lone surrogates)") from None
+    return value
+
+
+converter.register_structure_hook(str, _text)
 converter.register_structure_hook(int, _strict(int, "an integer"))
 converter.register_structure_hook(bool, _strict(bool, "a boolean"))
 

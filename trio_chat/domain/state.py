@@ -130,7 +130,15 @@ class ChatState:
         return [chats.GENERAL, *sorted(self.state_of(key).private_chats)]
 
     def can_see(self, key: str, chat: str) -> bool:
-        return key in self.users and chats.is_member(chat, key)
+        """Whether ``key`` may read ``chat``: it exists, in its one spelling, and has them."""
+        if key not in self.users or not chats.is_member(chat, key):
+            return False
+        parties = chats.private_parties(chat)
+        return parties is None or (
+            chat == chats.private_chat(*parties)
+            and parties[0] != parties[1]
+            and all(p in self.users for p in parties)
+        )
 
     def rate_status(self, key: str, now: int) -> ratelimit.RateStatus:
         return ratelimit.status(self.state_of(key).window, self.rate_policy, now)

@@ -231,11 +231,18 @@ class ChatService:
 
     async def connect(self, user: User) -> ConnectResult:
         cursor = self.committed_cursor
-        plan = self.state.plan_connect(user.key, self.committed_heads, self.config.history_size)
+        size = self.config.history_size
+        plan = self.state.plan_connect(user.key, self.committed_heads, size)
         history = await self._messages(chats.GENERAL, plan.history)
         unread: list[Message] = []
         for chat, seqs in plan.unread.items():
-            unread.extend(m for m in await self._messages(chat, seqs) if m.author_key != user.key)
+            for message in await self._messages(chat, seqs):
+                if message.author_key != user.key:
+                    unread.append(message)
+                elif chat == chats.GENERAL:
+                    # One's own messages are never unread: they are seen, so history.
+                    history.append(message)
+        history = history[-size:] if size else []
         unread.sort(key=lambda m: m.cursor)
         previous = self.state.state_of(user.key)
         new_state = self.state.mark_read(user.key, plan.read_after)

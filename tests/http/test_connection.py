@@ -1,0 +1,292 @@
+"""The HTTP layer on its own: a router of test handlers behind the real connection loop,
+talked to over real sockets."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+
+import attrs
+import pytest
+import trio
+import trio.testing
+
+from trio_chat.config import Config
+from trio_chat.errors import Banned
+from trio_chat.http import HTTPServer, Request, Response, Route, Router
+
+
+async def echo(request: Request) -> Response:
+    return Response.json(200, {"path": request.path, "body": request.body.decode()})
+
+
+async def boom(request: Request) -> Response:
+    raise RuntimeError("handler bug")
+
+
+async def refuse(request: Request) -> Response:
+    raise Banned("2026-01-01T00:00:00.000Z")
+
+
+async def stream(request: Request) -> Response:
+    async def body(send: object) -> None:
+        for i in range(3):
+            await send(f"chunk {i}\n".encode())  # type: ignore[operator]
+
+    return Response(200, content_type="text/plain", stream=body)
+
+
+def make_router() -> Router:
+    router = Router()
+    router.add(Route("POST", "/echo", echo))
+    router.add(Route("GET", "/echo", echo))
+    router.add(Route("GET", "/boom", boom))
+    router.add(Route("GET", "/refuse", refuse))
+    router.add(Route("GET", "/stream", stream))
+    return router
+
+
+@attrs.define
+class Server:
+    http: HTTPServer
+    port: int
+    opened: list[trio.SocketStream] = attrs.field(factory=list)
+
+    async def connect(self) -> trio.SocketStream:
+        stream = await trio.open_tcp_stream("127.0.0.1", self.port)
+        self.opened.append(stream)
+        return stream
+
+    async def close(self) -> None:
+        self.http.shutdown()
+        for stream in self.opened:
+            await stream.aclose()
+
+
+async def start(nursery: trio.Nursery, config: Config, router: Router | None = None) -> Server:
+    http = HTTPServer(router or make_router(), config)
+    _, port = await nursery.start(http.serve)
+    return Server(http, port)
+
+
+@pytest.fixture
+async def server(nursery: trio.Nursery) -> AsyncIterator[Server]:
+    config = Config(port=0, max_body_size=1000, max_head_size=2048, request_timeout=5)
+    running = await start(nursery, config)
+    yield running
+    await running.close()
+
+
+async def read_responses(stream: trio.SocketStream, count: int) -> list[tuple[int, dict, bytes]]:
+    """Parse ``count`` responses (Content-Length or chunked) off a raw stream."""
+    import h11
+
+    conn = h11.Connection(h11.CLIENT)
+    out = []
+    # Pretend we sent `count` GETs, so h11 will parse that many responses.
+    for _ in range(count):
+        conn.send(h11.Request(method="GET", target="/", headers=[("host", "x")]))
+        conn.send(h11.EndOfMessage())
+        status, headers, body = 0, {}, b""
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(await stream.receive_some(65536))
+                continue
+            if isinstance(event, h11.Response):
+                status = event.status_code
+                headers = {k.decode(): v.decode() for k, v in event.headers}
+            elif isinstance(event, h11.Data):
+                body += bytes(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                break
+            elif isinstance(event, h11.ConnectionClosed):
+                raise AssertionError("closed early")
+        out.append((status, headers, body))
+        if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
+            break
+        conn.start_next_cycle()
+    return out
+
+
+async def read_until_closed(stream: trio.SocketStream) -> bytes:
+    data = b""
+    with trio.fail_after(10):
+        while chunk := await stream.receive_some(65536):
+            data += chunk
+    return data
+
+
+def post(path: str, body: bytes, extra: bytes = b"") -> bytes:
+    return (
+        b"POST "
+        + path.encode()
+        + b" HTTP/1.1\r\nHost: x\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n"
+        + extra
+        + b"\r\n"
+        + body
+    )
+
+
+async def test_keep_alive_and_pipelining_answer_in_order(server):
+    stream = await server.connect()
+    requests = b"".join(post("/echo", f"request {i}".encode()) for i in range(5))
+    await stream.send_all(requests)
+    responses = await read_responses(stream, 5)
+    assert [json.loads(body)["body"] for _, _, body in responses] == [
+        f"request {i}" for i in range(5)
+    ]
+    # And the connection is still good for more.
+    await stream.send_all(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+    ((status, headers, _),) = await read_responses(stream, 1)
+    assert status == 200 and headers["content-type"] == "application/json"
+    await stream.aclose()
+
+
+async def test_handler_exception_is_a_logged_500_and_the_server_lives(server, caplog):
+    stream = await server.connect()
+    with caplog.at_level(logging.ERROR, logger="trio_chat.http"):
+        await stream.send_all(b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\n")
+        ((status, _, body),) = await read_responses(stream, 1)
+    assert status == 500
+    assert json.loads(body) == {
+        "error": {"code": "internal_error", "message": "internal server error"}
+    }
+    (record,) = [r for r in caplog.records if r.exc_info]
+    assert "handler failed: GET /boom" in record.getMessage()
+    assert "handler bug" in str(record.exc_info[1])
+    # Same connection, next request: fine.
+    await stream.send_all(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (await read_responses(stream, 1))[0][0] == 200
+
+
+async def test_chat_errors_become_their_json_answers(server):
+    stream = await server.connect()
+    await stream.send_all(
+        b"GET /refuse HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"DELETE /echo HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    (banned, missing, wrong) = await read_responses(stream, 3)
+    assert banned[0] == 403 and json.loads(banned[2])["error"]["banned_until"]
+    assert missing[0] == 404 and json.loads(missing[2])["error"]["code"] == "not_found"
+    assert wrong[0] == 405 and wrong[1]["allow"] == "GET, POST"
+
+
+async def test_head_too_large_is_431_and_closes(server):
+    stream = await server.connect()
+    await stream.send_all(b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 4000 + b"\r\n\r\n")
+    data = await read_until_closed(stream)
+    assert data.startswith(b"HTTP/1.1 431 ")
+    assert b"connection: close" in data.lower()
+
+
+async def test_declared_body_over_the_limit_is_413_before_reading_it(server):
+    stream = await server.connect()
+    # Declare 1 MB but send none of it: the answer must not wait for the body.
+    await stream.send_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")
+    data = await read_until_closed(stream)
+    assert data.startswith(b"HTTP/1.1 413 ")
+    assert b'"payload_too_large"' in data
+
+
+async def test_chunked_body_over_the_limit_is_413(server):
+    stream = await server.connect()
+    chunk = b"200\r\n" + b"x" * 0x200 + b"\r\n"
+    await stream.send_all(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk * 3
+    )
+    data = await read_until_closed(stream)
+    assert data.startswith(b"HTTP/1.1 413 ")
+
+
+async def test_malformed_request_gets_h11s_status_and_close(server):
+    stream = await server.connect()
+    await stream.send_all(b"GET /echo HTTP/1.1\r\nBad Header Line\r\n\r\n")
+    data = await read_until_closed(stream)
+    assert data.startswith(b"HTTP/1.1 400 ")
+    assert b"connection: close" in data.lower()
+
+
+async def test_streamed_body_is_chunked(server):
+    stream = await server.connect()
+    await stream.send_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+    ((status, headers, body),) = await read_responses(stream, 1)
+    assert status == 200 and headers["transfer-encoding"] == "chunked"
+    assert body == b"chunk 0\nchunk 1\nchunk 2\n"
+
+
+async def test_request_deadline_cuts_off_a_slow_request(mock_clock, nursery):
+    server = await start(nursery, Config(port=0, request_timeout=10, keepalive_timeout=1000))
+    slow = await server.connect()
+    await slow.send_all(b"POST /echo HTTP/1.1\r\nHost: x\r\n")  # ...and nothing more
+    await trio.testing.wait_all_tasks_blocked()
+    mock_clock.jump(9)
+    # Others are served meanwhile.
+    other = await server.connect()
+    await other.send_all(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (await read_responses(other, 1))[0][0] == 200
+    await trio.testing.wait_all_tasks_blocked()
+    mock_clock.jump(1)
+    data = b""
+    while chunk := await slow.receive_some(65536):
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 408 ")
+    await server.close()
+
+
+async def test_connection_cap_answers_503(nursery):
+    server = await start(nursery, Config(port=0, max_connections=2))
+    http = server.http
+    held = [await server.connect() for _ in range(2)]
+    for stream in held:  # make sure both are being served
+        await stream.send_all(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+        await read_responses(stream, 1)
+    extra = await server.connect()
+    data = await read_until_closed(extra)
+    assert data.startswith(b"HTTP/1.1 503 ") and b'"overloaded"' in data
+    await held[0].aclose()
+    with trio.fail_after(10):
+        while http.active > 1:
+            await trio.sleep(0.01)
+    again = await server.connect()
+    await again.send_all(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (await read_responses(again, 1))[0][0] == 200
+    await server.close()
+
+
+async def test_shutdown_finishes_in_flight_and_closes_idle(nursery):
+    release = trio.Event()
+
+    async def slow(request: Request) -> Response:
+        await release.wait()
+        return Response.json(200, {"done": True})
+
+    router = make_router()
+    router.add(Route("GET", "/slow", slow))
+    http = HTTPServer(router, Config(port=0))
+    done = trio.Event()
+
+    async def run(task_status: trio.TaskStatus) -> None:
+        await http.serve(task_status=task_status)
+        done.set()
+
+    _, port = await nursery.start(run)
+    idle = await trio.open_tcp_stream("127.0.0.1", port)
+    busy = await trio.open_tcp_stream("127.0.0.1", port)
+    opened = [idle, busy]
+    await busy.send_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+    await trio.testing.wait_all_tasks_blocked()
+    http.shutdown()
+    assert await read_until_closed(idle) == b""  # idle: closed at once
+    release.set()
+    ((status, headers, body),) = await read_responses(busy, 1)
+    assert status == 200 and headers["connection"] == "close" and json.loads(body) == {"done": True}
+    with trio.fail_after(10):
+        await done.wait()
+    for stream in opened:
+        await stream.aclose()
+    with pytest.raises(OSError):
+        await trio.open_tcp_stream("127.0.0.1", port)
