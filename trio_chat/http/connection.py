@@ -39,6 +39,10 @@ access_log = logging.getLogger("trio_chat.access")
 READ_SIZE = 64 * 1024
 SERVER_HEADER = b"trio-chat"
 CLOSE_DRAIN_TIMEOUT = 1.0
+# A peer that stops reading would otherwise hold its task and connection slot forever
+# (send_all waits on TCP flow control): a write blocked for ``stream_send_timeout`` ends the
+# connection. Per slice, so a big response to a slow but live reader still gets through.
+SEND_SLICE = 64 * 1024
 
 
 class Lifecycle(Protocol):
@@ -67,9 +71,12 @@ class HTTPConnection:
         self.config = config
         self.lifecycle = lifecycle
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=config.max_head_size)
+        # A response to HEAD carries its headers only: h11 refuses body bytes for it.
+        self._head_request = False
         # After an error answer the peer may still be sending; draining before closing keeps
         # its unread bytes from turning our close into a reset that eats the answer.
         self._drain_on_close = False
+        self._received = 0  # bytes read while receiving the current request
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -146,14 +153,26 @@ class HTTPConnection:
             event = self.conn.next_event()
             if event is not h11.NEED_DATA:
                 return event  # type: ignore[return-value]
-            self.conn.receive_data(await self._receive())
+            data = await self._receive()
+            self._received += len(data)
+            self.conn.receive_data(data)
 
     async def _read_request(self) -> Request | None:
+        # h11's max_incomplete_event_size bounds a head still arriving; one that comes whole
+        # in a single read is never "incomplete", so measure what parsing it consumed.
+        buffered = len(self.conn.trailing_data[0])
+        self._received = 0
         event = await self._next_event()
         if isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
             return None
         if not isinstance(event, h11.Request):
             raise h11.RemoteProtocolError(f"unexpected {type(event).__name__}", 400)
+        head_size = buffered + self._received - len(self.conn.trailing_data[0])
+        if head_size > self.config.max_head_size:
+            raise errors.HeadTooLarge(
+                f"the request head is {head_size} bytes; the limit is {self.config.max_head_size}"
+            )
+        self._head_request = event.method == b"HEAD"
         request = Request(
             method=event.method.decode("ascii", "replace"),
             target=event.target.decode("ascii", "replace"),
@@ -231,7 +250,7 @@ class HTTPConnection:
     async def _send(self, response: Response, request: Request, started: float) -> None:
         if response.stream is None:
             data = self.conn.send(self._head(response, len(response.body)))
-            data += self.conn.send(h11.Data(data=response.body)) if response.body else b""
+            data += self._body(response.body)
             data += self.conn.send(h11.EndOfMessage())
             await self._send_bytes(data)
             self._log(request, response.status, started)
@@ -257,11 +276,16 @@ class HTTPConnection:
                 nursery.cancel_scope.cancel()
                 self._log(request, status, started)
                 raise _ClientGone from None
+            except _ClientGone:
+                # A write failed (the peer vanished or stopped reading): not a stream error.
+                nursery.cancel_scope.cancel()
             except Exception:
                 # Headers are out; all we can do is end the stream and log why.
                 log.exception("stream failed: %s", request.path)
                 status = 500
-            finished = True
+                finished = True
+            else:
+                finished = True
             nursery.cancel_scope.cancel()
         if not finished:  # the client went away mid-stream
             self._log(request, 499, started)
@@ -269,11 +293,22 @@ class HTTPConnection:
         await self._send_bytes(self.conn.send(h11.EndOfMessage()))
         self._log(request, status, started)
 
+    def _body(self, body: bytes) -> bytes:
+        if not body or self._head_request:
+            return b""
+        return self.conn.send(h11.Data(data=body)) or b""
+
     async def _send_bytes(self, data: bytes | None) -> None:
         if not data:
             return
+        view = memoryview(data)
         try:
-            await self.stream.send_all(data)
+            for start in range(0, len(view), SEND_SLICE):
+                with trio.move_on_after(self.config.stream_send_timeout) as stalled:
+                    await self.stream.send_all(view[start : start + SEND_SLICE])
+                if stalled.cancelled_caught:
+                    log.info("closing a connection whose peer stopped reading")
+                    raise trio.BrokenResourceError
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self.conn.send_failed()
             raise _ClientGone from None
@@ -284,7 +319,9 @@ class HTTPConnection:
             error = errors.HeadTooLarge()
         else:
             error = errors.ChatError(f"malformed HTTP request: {detail}")
-            error.status = status  # type: ignore[misc]
+            # The client's fault is a 4xx: h11 hints 501 for a transfer coding it does not
+            # know, which would let any client raise the server's error rate at will.
+            error.status = status if 400 <= status < 500 else 400  # type: ignore[misc]
             error.code = "bad_request"  # type: ignore[misc]
         await self._send_error_and_close_for(error, started)
 
@@ -299,7 +336,7 @@ class HTTPConnection:
         response = Response.error(error)
         response.headers.append(("connection", "close"))
         data = self.conn.send(self._head(response, len(response.body)))
-        data += self.conn.send(h11.Data(data=response.body))
+        data += self._body(response.body)
         data += self.conn.send(h11.EndOfMessage())
         self._drain_on_close = True
         try:

@@ -89,4 +89,10 @@ class Response:
 
 
 def dump_json(payload: Any) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (JSON allows "\\ud800") has no UTF-8 form; escaped, it is still
+        # valid JSON. Without this, one stored string would make every read of it a 500.
+        return json.dumps(payload, ensure_ascii=True, separators=(",", ":")).encode("ascii")
