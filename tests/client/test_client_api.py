@@ -1,0 +1,228 @@
+import json
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from tests.client.client_fakes import T0, FakeServer, comment, error, message, sse
+
+from trio_chat_client.errors import (
+    BadRequestError,
+    BannedError,
+    ConflictError,
+    ConnectionLostError,
+    NotFoundError,
+    ProtocolViolationError,
+    RateLimitedError,
+    ServerFailureError,
+    ServerUnreachableError,
+    UnauthorizedError,
+)
+from trio_chat_client.models import (
+    BannedEvent,
+    CommentEvent,
+    MessageEvent,
+    UnbannedEvent,
+    UnknownEvent,
+)
+
+
+async def test_login_stores_the_token_and_later_calls_send_it():
+    fake = FakeServer()
+    fake.on("POST", "/login", httpx.Response(200, json={"username": "alice", "token": "T1"}))
+    fake.on("POST", "/send", httpx.Response(201, json={"message": message("m1", "yo")}))
+    async with fake.client(token=None) as api:
+        session = await api.login("alice", "password1")
+        sent = await api.send("yo", to="bob")
+    assert (session.username, session.token, api.token) == ("alice", "T1", "T1")
+    login, send = fake.requests
+    assert "authorization" not in login.headers
+    assert json.loads(login.content) == {"username": "alice", "password": "password1"}
+    assert send.headers["authorization"] == "Bearer T1"
+    assert json.loads(send.content) == {"text": "yo", "to": "bob"}
+    assert sent.id == "m1" and sent.sent_at == datetime(2026, 11, 26, 13, 53, tzinfo=UTC)
+
+
+async def test_connect_status_messages_comment_report_updates_parse():
+    fake = FakeServer()
+    fake.on("POST", "/connect", httpx.Response(200, json={
+        "chat": "general", "history": [message("m1")], "unread": [message("m2", to="me")],
+    }))  # fmt: skip
+    fake.on("GET", "/status", httpx.Response(200, json={
+        "username": "me", "chats": ["general"],
+        "rate_limit": {"limit": 20, "remaining": 19, "reset_at": T0}, "banned_until": None,
+    }))  # fmt: skip
+    fake.on("GET", "/messages", httpx.Response(200, json={"messages": [message("m1")]}))
+    fake.on("POST", "/comment", httpx.Response(201, json={"comment": comment("c1", "m1")}))
+    fake.on("POST", "/report", httpx.Response(201, json={
+        "username": "eve", "reports": 3, "threshold": 3, "banned_until": T0,
+    }))  # fmt: skip
+    fake.on("GET", "/updates", httpx.Response(200, json={
+        "events": [{"type": "unbanned", "cursor": "9"}], "cursor": "9",
+    }))  # fmt: skip
+    async with fake.client() as api:
+        connected = await api.connect()
+        status = await api.status()
+        history = await api.messages(with_user="bob", before="m9", limit=5)
+        made = await api.comment("m1", "+1")
+        report = await api.report("eve", "spam")
+        updates = await api.updates(since="3", timeout=0)
+    assert [m.id for m in connected.history] == ["m1"]
+    assert connected.unread[0].to == "me" and connected.unread[0].is_private
+    assert connected.cursor is None
+    assert status.rate_limit.remaining == 19 and status.chats == ("general",)
+    assert [m.id for m in history] == ["m1"]
+    assert made.message_id == "m1"
+    assert report.banned_until is not None
+    assert updates.events == (UnbannedEvent(cursor="9"),)
+    params = {r.url.path: dict(r.url.params) for r in fake.requests}
+    assert params["/messages"] == {"with": "bob", "before": "m9", "limit": "5"}
+    assert params["/updates"] == {"since": "3", "timeout": "0"}
+    assert json.loads(fake.sent("POST", "/report")[0].content) == {
+        "username": "eve",
+        "reason": "spam",
+    }
+
+
+async def test_common_chat_history_query():
+    fake = FakeServer()
+    fake.on("GET", "/messages", httpx.Response(200, json={"messages": []}))
+    async with fake.client() as api:
+        assert await api.messages(limit=3) == []
+    assert dict(fake.requests[0].url.params) == {"chat": "general", "limit": "3"}
+
+
+@pytest.mark.parametrize(
+    ("response", "cls", "code"),
+    [
+        (error(400, "invalid_request", fields=[{"path": "$.text", "message": "too long"}]),
+         BadRequestError, "invalid_request"),
+        (error(401, "unauthorized"), UnauthorizedError, "unauthorized"),
+        (error(403, "banned", banned_until=T0), BannedError, "banned"),
+        (error(404, "user_not_found"), NotFoundError, "user_not_found"),
+        (error(409, "already_reported"), ConflictError, "already_reported"),
+        (error(429, "rate_limited", retry_after=12), RateLimitedError, "rate_limited"),
+        (error(503, "storage_unavailable"), ServerFailureError, "storage_unavailable"),
+        (httpx.Response(502, text="<html>bad gateway</html>"), ServerFailureError, "http_502"),
+    ],
+)  # fmt: skip
+async def test_errors_map_to_the_hierarchy(response, cls, code):
+    fake = FakeServer()
+    fake.on("POST", "/send", response)
+    async with fake.client() as api:
+        with pytest.raises(cls) as info:
+            await api.send("x")
+    assert info.value.code == code
+    assert info.value.status == response.status_code
+
+
+async def test_error_extras_are_typed():
+    fake = FakeServer()
+    fake.on(
+        "POST",
+        "/send",
+        error(429, "rate_limited", retry_after=720, headers={"X-RateLimit-Limit": "20"}),
+        error(403, "banned", banned_until=T0),
+        error(400, "invalid_request", fields=[{"path": "$.text", "message": "empty"}]),
+    )
+    async with fake.client() as api:
+        with pytest.raises(RateLimitedError) as limited:
+            await api.send("x")
+        with pytest.raises(BannedError) as banned:
+            await api.send("x")
+        with pytest.raises(BadRequestError) as invalid:
+            await api.send("")
+    assert (limited.value.retry_after, limited.value.limit) == (720.0, 20)
+    assert banned.value.banned_until == datetime(2026, 11, 26, 13, 53, tzinfo=UTC)
+    assert invalid.value.fields == [("$.text", "empty")]
+
+
+async def test_transport_failures_become_server_unreachable():
+    fake = FakeServer()
+    fake.on("GET", "/status", httpx.ConnectError("[Errno 111] Connection refused"))
+    fake.on("POST", "/send", httpx.RemoteProtocolError("Server disconnected"))
+    async with fake.client() as api:
+        with pytest.raises(ServerUnreachableError) as refused:
+            await api.status()
+        with pytest.raises(ConnectionLostError):
+            await api.send("x")
+    assert refused.value.reason == "connection refused (is the server running?)"
+    assert str(refused.value).startswith("cannot reach the server at http://chat.test")
+
+
+async def test_answers_that_break_the_contract_are_protocol_violations():
+    fake = FakeServer()
+    fake.on("GET", "/status", httpx.Response(200, text="not json"))
+    fake.on("POST", "/connect", httpx.Response(200, json={"chat": "general"}))
+    async with fake.client() as api:
+        with pytest.raises(ProtocolViolationError):
+            await api.status()
+        with pytest.raises(ProtocolViolationError):
+            await api.connect()
+
+
+async def test_events_stream_parses_frames_and_sends_last_event_id():
+    events = [
+        {"type": "message", "cursor": "5", "message": message("m5")},
+        {"type": "comment", "cursor": "6", "comment": comment("c1", "m5")},
+        {"type": "banned", "cursor": "7", "until": T0},
+        {"type": "unbanned", "cursor": "8"},
+        {"type": "typing", "cursor": "9"},
+    ]
+    body = sse(*events)
+
+    async def chunks():
+        # Byte-sized pieces: frames and even UTF-8 sequences are split between reads.
+        for i in range(len(body)):
+            yield body[i : i + 1]
+
+    fake = FakeServer()
+    fake.on(
+        "GET",
+        "/events",
+        lambda r: httpx.Response(200, headers={"content-type": "text/event-stream"},
+                                 content=chunks()),
+    )  # fmt: skip
+    async with fake.client() as api, api.events(since="4") as stream:
+        got = [e async for e in stream]
+        assert stream.last_event_id == "9"
+        assert stream.keepalives == 1
+    assert [type(e) for e in got] == [
+        MessageEvent,
+        CommentEvent,
+        BannedEvent,
+        UnbannedEvent,
+        UnknownEvent,
+    ]
+    assert [e.cursor for e in got] == ["5", "6", "7", "8", "9"]
+    request = fake.requests[0]
+    assert request.headers["last-event-id"] == "4"
+    assert request.headers["authorization"] == "Bearer tok"
+
+
+async def test_events_errors():
+    fake = FakeServer()
+
+    async def broken():
+        yield b": keep-alive\n\n"
+        raise httpx.ReadError("connection reset")
+
+    fake.on(
+        "GET",
+        "/events",
+        error(401, "unauthorized"),
+        httpx.Response(200, json={"not": "sse"}),
+        lambda r: httpx.Response(200, headers={"content-type": "text/event-stream"},
+                                 content=broken()),
+    )  # fmt: skip
+    async with fake.client() as api:
+        with pytest.raises(UnauthorizedError):
+            async with api.events():
+                pass
+        with pytest.raises(ProtocolViolationError):
+            async with api.events():
+                pass
+        with pytest.raises(ConnectionLostError):
+            async with api.events() as stream:
+                async for _ in stream:
+                    pass
+    assert "last-event-id" not in fake.requests[0].headers

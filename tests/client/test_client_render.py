@@ -1,0 +1,139 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from trio_chat_client.errors import (
+    ConnectionLostError,
+    ProtocolViolationError,
+    ServerUnreachableError,
+    error_for_status,
+)
+from trio_chat_client.models import Comment, Message
+from trio_chat_client.render import (
+    ShortIds,
+    clean,
+    describe_error,
+    format_duration,
+    format_message,
+    format_message_plain,
+)
+
+NOW = datetime(2026, 11, 26, 13, 53, 0, tzinfo=UTC)
+
+
+def describe(exc):
+    return describe_error(exc, NOW, UTC)
+
+
+def test_rate_limit_says_when_it_resets():
+    exc = error_for_status(
+        429,
+        "rate_limited",
+        "at most 20 messages per period",
+        {"retry_after": 720},
+        {"Retry-After": "720", "X-RateLimit-Limit": "20"},
+    )
+    assert describe(exc) == (
+        "rate limit reached: 20 messages to the common chat per period; "
+        "you can send again in 12 min (at 14:05); private messages are not limited"
+    )
+
+
+def test_rate_limit_falls_back_to_the_retry_after_header():
+    exc = error_for_status(429, "rate_limited", "slow down", {}, {"Retry-After": "30"})
+    assert "you can send again in 30 s (at 13:53)" in describe(exc)
+
+
+def test_ban_says_until_when():
+    until = NOW + timedelta(hours=3, minutes=59)
+    exc = error_for_status(
+        403, "banned", "banned", {"banned_until": until.isoformat().replace("+00:00", "Z")}
+    )
+    assert describe(exc) == (
+        "you are banned from sending until 17:52 (3 h 59 min from now) because other users "
+        "reported you; you can still read"
+    )
+
+
+def test_ban_on_another_day_shows_the_date():
+    until = NOW + timedelta(days=1)
+    exc = error_for_status(403, "banned", "banned", {"banned_until": until.isoformat()})
+    assert "until Nov 27 13:53 (1 d from now)" in describe(exc)
+
+
+def test_unauthorized_variants():
+    assert describe(error_for_status(401, "bad_credentials", "x")) == "wrong username or password"
+    assert "does not accept this session" in describe(error_for_status(401, "unauthorized", "x"))
+
+
+def test_validation_lists_fields():
+    exc = error_for_status(
+        400,
+        "invalid_request",
+        "text must be 1 to 4096 characters @ $.text",
+        {"fields": [{"path": "$.text", "message": "must be 1 to 4096 characters"}]},
+    )
+    assert describe(exc) == "the server rejected the request: text: must be 1 to 4096 characters"
+
+
+def test_not_found_uses_the_servers_sentence():
+    exc = error_for_status(404, "user_not_found", "there is no user 'zed'")
+    assert describe(exc) == "there is no user 'zed'"
+
+
+def test_transport_and_protocol_errors():
+    refused = ServerUnreachableError("http://h:1", "connection refused (is the server running?)")
+    assert describe(refused) == (
+        "cannot reach the server at http://h:1: connection refused (is the server running?)"
+    )
+    assert isinstance(ConnectionLostError("s", "r"), ServerUnreachableError)
+    assert describe(ProtocolViolationError("bad")).startswith("the server answered something")
+    assert "try again later" in describe(error_for_status(503, "overloaded", "busy"))
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0 s"), (59.2, "1 min"), (59, "59 s"), (61, "2 min"), (720, "12 min"), (3600, "1 h"),
+     (14340, "3 h 59 min"), (86400 + 7200, "1 d 2 h")],
+)  # fmt: skip
+def test_durations(seconds, text):
+    assert format_duration(seconds) == text
+
+
+def test_control_characters_from_other_users_are_made_visible():
+    assert clean("hi\x1b[2J\x07there\n\tok") == "hi^[[2J^Gthere\n\tok"
+
+
+def _message(mid, text="hi", to=None, comments=()):
+    return Message(id=mid, author="alice", text=text, sent_at=NOW, to=to, comments=comments)
+
+
+def test_messages_get_session_numbers_and_comments_follow():
+    ids = ShortIds()
+    comment = Comment(id="c1", message_id="m9", author="bob", text="+1", sent_at=NOW)
+    assert format_message(_message("m7"), ids, NOW, UTC) == ["[13:53] #1 alice: hi"]
+    assert format_message(_message("m9", "yo", to="bob", comments=(comment,)), ids, NOW, UTC) == [
+        "[13:53] #2 alice → bob (private): yo",
+        "[13:53]   ↳ bob on #2: +1",
+    ]
+    # Shown again: same number.
+    assert format_message(_message("m7"), ids, NOW, UTC)[0].startswith("[13:53] #1 ")
+    assert format_message(_message("m8", "two\nlines"), ids, NOW, UTC) == [
+        "[13:53] #3 alice: two\n    lines"
+    ]
+
+
+def test_short_ids_resolve():
+    ids = ShortIds()
+    ids.number("0123456789abcdef")
+    ids.number("m2")
+    assert ids.resolve("#1") == "0123456789abcdef"
+    assert ids.resolve("2") == "m2"
+    assert ids.resolve("m2") == "m2"
+    assert ids.resolve("cdef") == "0123456789abcdef"  # unique suffix
+    assert ids.resolve("#77") == "77"  # unknown: passed on, the server answers 404
+
+
+def test_plain_format_for_scripts_has_real_ids_and_utc_stamps():
+    message = _message("m5", to="bob")
+    assert format_message_plain(message) == ["2026-11-26T13:53:00.000Z m5 alice -> bob: hi"]

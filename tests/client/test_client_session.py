@@ -1,0 +1,132 @@
+from datetime import UTC, datetime
+
+import httpx
+import trio
+from tests.client.client_fakes import FakeServer, comment, error, message
+
+from trio_chat_client.models import Comment, CommentEvent, MessageEvent, converter
+from trio_chat_client.models import Message as MessageObj
+from trio_chat_client.session import ChatSession
+
+NOW = datetime(2026, 11, 26, 13, 53, tzinfo=UTC)
+
+
+class FakeConsole:
+    def __init__(self, lines):
+        self.inputs = list(lines)
+        self.output: list[str] = []
+
+    def show(self, line):
+        self.output.append(line)
+
+    async def read_line(self):
+        await trio.sleep(0)
+        return self.inputs.pop(0) if self.inputs else None
+
+
+def hanging_stream(request):
+    async def body():
+        await trio.sleep_forever()
+        yield b""
+
+    return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body())
+
+
+def session_with(fake, lines):
+    console = FakeConsole(lines)
+    api = fake.client()
+    return ChatSession(api, "me", console, clock=lambda: NOW, tz=UTC), console
+
+
+def msg(mid, **kw):
+    return converter.structure(message(mid, **kw), MessageObj)
+
+
+async def test_start_shows_history_then_marked_unread_then_chats():
+    fake = FakeServer()
+    fake.on("POST", "/connect", httpx.Response(200, json={
+        "chat": "general", "cursor": "10",
+        "history": [message("m1", "old")],
+        "unread": [message("m2", "new"), message("m3", "psst", author="bob", to="me")],
+    }))  # fmt: skip
+    fake.on("GET", "/events", hanging_stream)
+    fake.on("POST", "/send", httpx.Response(201, json={"message": message("m4", "yo", "me")}))
+    session, console = session_with(fake, ["yo", "/users"])
+    async with session.api:
+        with trio.fail_after(5):
+            await session.run()
+    assert console.output == [
+        "── history ──",
+        "[13:53] #1 alice: old",
+        "── unread ──",
+        "[13:53] #2 alice: new",
+        "[13:53] #3 bob → me (private): psst",
+        "── end of unread ──",
+        "* connected to http://chat.test as me; type /help for commands",
+        "[13:53] #4 me: yo",
+        "* users seen in this session: me (you), alice, bob (the server has no user list)",
+    ]
+    # The cursor came with /connect, so no extra /updates call was needed.
+    assert fake.sent("GET", "/events")[0].headers["last-event-id"] == "10"
+    assert fake.sent("GET", "/updates") == []
+
+
+async def test_without_a_connect_cursor_the_present_is_asked_for():
+    fake = FakeServer()
+    fake.on("POST", "/connect", httpx.Response(200, json={
+        "chat": "general", "history": [], "unread": []}))  # fmt: skip
+    fake.on("GET", "/updates", httpx.Response(200, json={"events": [], "cursor": "77"}))
+    fake.on("GET", "/events", hanging_stream)
+    session, console = session_with(fake, [])
+    async with session.api:
+        with trio.fail_after(5):
+            await session.run()
+    assert "── no unread messages ──" in console.output
+    assert dict(fake.sent("GET", "/updates")[0].url.params) == {"timeout": "0"}
+
+
+async def test_each_message_and_comment_is_shown_once_whoever_delivers_it():
+    session, console = session_with(FakeServer(), [])
+    session.show_message(msg("m1", text="hi"))  # e.g. the answer to our own /send
+    session.on_event(MessageEvent("5", msg("m1", text="hi")))  # the same, via the stream
+    c = converter.structure(comment("c1", "m1"), Comment)
+    session.on_event(CommentEvent("6", c))
+    # The server may also re-send the message with its comments: nothing new to show.
+    session.on_event(MessageEvent("6", msg("m1", text="hi", comments=[comment("c1", "m1")])))
+    session.on_event(
+        MessageEvent(
+            "7",
+            msg("m1", text="hi", comments=[comment("c1", "m1"), comment("c2", "m1", "wow")]),
+        )
+    )
+    assert console.output == [
+        "[13:53] #1 alice: hi",
+        "[13:53]   ↳ bob on #1: +1",
+        "[13:53]   ↳ bob on #1: wow",
+    ]
+    await session.api.aclose()
+
+
+async def test_command_errors_become_sentences_and_the_session_goes_on():
+    fake = FakeServer()
+    fake.on("POST", "/connect", httpx.Response(200, json={
+        "chat": "general", "cursor": "1", "history": [], "unread": []}))  # fmt: skip
+    fake.on("GET", "/events", hanging_stream)
+    fake.on("POST", "/send", error(404, "user_not_found", "there is no user 'zed'"),
+            httpx.ConnectError("Connection refused"))  # fmt: skip
+    fake.on("POST", "/comment", error(404, "message_not_found", "there is no message 'x'"))
+    session, console = session_with(
+        fake, ["/msg zed hi", "/comment #9 +1", "/history 0", "offline?", "/quit", "never"]
+    )
+    async with session.api:
+        with trio.fail_after(5):
+            await session.run()
+    errors = [line for line in console.output if line.startswith("error:")]
+    assert errors == [
+        "error: there is no user 'zed'; your message was not sent",
+        "error: there is no message #9 (or it is not visible to you); your message was not sent",
+        "error: usage: /history [N], with N from 1 to 100",
+        "error: cannot reach the server at http://chat.test: connection refused (is the server "
+        "running?); your message was NOT sent (try again when the server is back)",
+    ]
+    assert [r.url.path for r in fake.requests].count("/send") == 2  # "never" was not sent

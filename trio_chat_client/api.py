@@ -1,0 +1,380 @@
+"""A typed client for the trio-chat HTTP API (the contract in API.md), over ``httpx.AsyncClient``.
+
+One method per endpoint; answers come back as the attrs classes of :mod:`.models`; every failure
+is a :class:`~.errors.ClientError`. httpx's own exceptions are translated at this one boundary
+(the httpcore ``map_exceptions`` idea), so the rest of the client speaks a single error language.
+httpx runs on Trio through anyio, so this module is usable from any Trio program or test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from typing import Any, Final, TypeVar, cast
+
+import httpx
+import trio
+
+from .errors import (
+    ClientError,
+    ConnectionLostError,
+    ProtocolViolationError,
+    ServerUnreachableError,
+    error_for_status,
+)
+from .models import (
+    GENERAL,
+    Comment,
+    ConnectResult,
+    Event,
+    Message,
+    ReportResult,
+    Session,
+    Status,
+    Updates,
+    converter,
+    structure_event,
+)
+from .sse import SseDecoder, SseEvent
+
+__all__ = ["DEFAULT_SERVER", "ApiClient", "EventStream", "normalize_server"]
+
+DEFAULT_SERVER: Final = "http://127.0.0.1:8000"
+# Plain requests should answer quickly; a server that does not is as good as down.
+REQUEST_TIMEOUT: Final = 10.0
+# The server sends a keep-alive comment at least every 15 s (API.md), so three missed ones mean
+# the stream is dead even if TCP has not noticed (half-open connection after a crash).
+STREAM_READ_TIMEOUT: Final = 45.0
+
+T = TypeVar("T")
+
+
+def normalize_server(url: str) -> str:
+    """``localhost:8000/`` → ``http://localhost:8000``: one spelling per server (the store key)."""
+    url = url.strip()
+    if "://" not in url:
+        url = "http://" + url
+    return url.rstrip("/")
+
+
+def _causes(exc: BaseException) -> Iterator[str]:
+    """Messages along the cause chain, into exception groups: under Trio the useful
+    ``ConnectionRefusedError`` sits inside anyio's "all attempts to connect failed" group."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield f"{type(current).__name__} {current}"
+        if isinstance(current, BaseExceptionGroup):
+            todo.extend(current.exceptions)
+        for nxt in (current.__cause__, current.__context__):
+            if nxt is not None:
+                todo.append(nxt)
+
+
+@contextlib.contextmanager
+def _translate(server: str, *, streaming: bool = False) -> Iterator[None]:
+    try:
+        yield
+    except httpx.ConnectError as exc:
+        text = " ".join(_causes(exc)).lower()
+        if "refused" in text:
+            reason = "connection refused (is the server running?)"
+        elif "name or service" in text or "nodename" in text or "getaddrinfo" in text:
+            reason = "unknown host name"
+        else:
+            reason = str(exc) or "could not connect"
+        raise ServerUnreachableError(server, reason) from exc
+    except httpx.TimeoutException as exc:
+        raise ServerUnreachableError(server, "the server did not answer in time") from exc
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+        what = "the live connection" if streaming else "the connection"
+        raise ConnectionLostError(server, f"{what} was closed before the server answered") from exc
+    except httpx.TransportError as exc:
+        raise ServerUnreachableError(server, str(exc) or type(exc).__name__) from exc
+
+
+class ApiClient:
+    """One logged-in (or not yet logged-in) user talking to one server.
+
+    Use as ``async with ApiClient(url) as api:`` so the connection pool is closed.
+    ``transport`` lets tests plug in ``httpx.MockTransport``.
+    """
+
+    def __init__(
+        self,
+        server: str = DEFAULT_SERVER,
+        token: str | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = REQUEST_TIMEOUT,
+        stream_read_timeout: float = STREAM_READ_TIMEOUT,
+    ) -> None:
+        self.server = normalize_server(server)
+        self.token = token
+        self._timeout = timeout
+        self._stream_timeout = httpx.Timeout(timeout, read=stream_read_timeout)
+        self._http = httpx.AsyncClient(
+            base_url=self.server,
+            transport=transport,
+            timeout=timeout,
+            headers={"User-Agent": "trio-chat-client/0.1", "Accept": "application/json"},
+        )
+
+    async def __aenter__(self) -> ApiClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        with trio.CancelScope(shield=True):
+            await self._http.aclose()
+
+    # -- accounts ---------------------------------------------------------------------------
+
+    async def register(self, username: str, password: str) -> Session:
+        body = {"username": username, "password": password}
+        session = await self._call("POST", "/register", Session, json_body=body, auth=False)
+        self.token = session.token
+        return session
+
+    async def login(self, username: str, password: str) -> Session:
+        body = {"username": username, "password": password}
+        session = await self._call("POST", "/login", Session, json_body=body, auth=False)
+        self.token = session.token
+        return session
+
+    async def logout(self) -> None:
+        await self._request("POST", "/logout")
+        self.token = None
+
+    # -- chat -------------------------------------------------------------------------------
+
+    async def connect(self) -> ConnectResult:
+        return await self._call("POST", "/connect", ConnectResult, json_body={})
+
+    async def status(self) -> Status:
+        return await self._call("GET", "/status", Status)
+
+    async def send(self, text: str, to: str | None = None) -> Message:
+        body: dict[str, Any] = {"text": text}
+        if to is not None:
+            body["to"] = to
+        response = await self._request("POST", "/send", json_body=body)
+        return self._field(response, "message", Message)
+
+    async def messages(
+        self,
+        *,
+        with_user: str | None = None,
+        chat: str = GENERAL,
+        before: str | None = None,
+        limit: int | None = None,
+    ) -> list[Message]:
+        """The common chat (default) or the private conversation ``with_user``, oldest first."""
+        params: dict[str, str] = {"with": with_user} if with_user else {"chat": chat}
+        if before is not None:
+            params["before"] = before
+        if limit is not None:
+            params["limit"] = str(limit)
+        response = await self._request("GET", "/messages", params=params)
+        return self._field(response, "messages", list[Message])
+
+    async def comment(self, message_id: str, text: str) -> Comment:
+        body = {"message_id": message_id, "text": text}
+        response = await self._request("POST", "/comment", json_body=body)
+        return self._field(response, "comment", Comment)
+
+    async def report(self, username: str, reason: str | None = None) -> ReportResult:
+        body: dict[str, Any] = {"username": username}
+        if reason:
+            body["reason"] = reason
+        return await self._call("POST", "/report", ReportResult, json_body=body)
+
+    async def healthz(self) -> bool:
+        response = await self._request("GET", "/healthz", auth=False)
+        return bool(self._json(response).get("status") == "ok")
+
+    # -- live updates -----------------------------------------------------------------------
+
+    async def updates(self, since: str | None = None, timeout: float | None = None) -> Updates:
+        """Long-poll. ``timeout=0`` answers at once: the cheap way to learn the present cursor."""
+        params: dict[str, str] = {}
+        if since is not None:
+            params["since"] = since
+        if timeout is not None:
+            params["timeout"] = f"{timeout:g}"
+        wait = httpx.Timeout(self._timeout + (timeout if timeout is not None else 30.0))
+        response = await self._request("GET", "/updates", params=params, timeout=wait)
+        return self._decode(response, Updates)
+
+    @contextlib.asynccontextmanager
+    async def events(self, since: str | None = None) -> AsyncGenerator[EventStream, None]:
+        """Open the SSE stream, resuming after cursor ``since`` (``Last-Event-ID``).
+
+        A context manager rather than a bare async generator so the HTTP response is always
+        closed, even when the caller is cancelled mid-iteration.
+        """
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+        if since is not None:
+            headers["Last-Event-ID"] = since
+        headers.update(self._auth_headers())
+        request = self._http.build_request(
+            "GET", "/events", headers=headers, timeout=self._stream_timeout
+        )
+        with _translate(self.server, streaming=True):
+            response = await self._http.send(request, stream=True)
+        stream = EventStream(response, self.server)
+        try:
+            if response.status_code >= 400:
+                with _translate(self.server, streaming=True):
+                    await response.aread()
+                raise self._error(response)
+            kind = response.headers.get("content-type", "")
+            if not kind.startswith("text/event-stream"):
+                raise ProtocolViolationError(
+                    f"GET /events answered {kind!r}, not text/event-stream"
+                )
+            yield stream
+        finally:
+            await stream.aclose()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: dict[str, str] | None = None,
+        auth: bool = True,
+        timeout: httpx.Timeout | None = None,
+    ) -> httpx.Response:
+        headers = self._auth_headers() if auth else {}
+        with _translate(self.server):
+            response = await self._http.request(
+                method,
+                path,
+                json=json_body,
+                params=params,
+                headers=headers,
+                timeout=timeout if timeout is not None else self._timeout,
+            )
+        if response.status_code >= 400:
+            raise self._error(response)
+        return response
+
+    async def _call(
+        self, method: str, path: str, cls: type[T], *, json_body: Any = None, auth: bool = True
+    ) -> T:
+        response = await self._request(method, path, json_body=json_body, auth=auth)
+        return self._decode(response, cls)
+
+    def _json(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            value = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ProtocolViolationError(
+                f"{response.request.method} {response.request.url.path} answered "
+                f"{response.status_code} with a body that is not JSON"
+            ) from exc
+        if not isinstance(value, dict):
+            raise ProtocolViolationError(f"{response.request.url.path}: expected a JSON object")
+        return value
+
+    def _decode(self, response: httpx.Response, cls: type[T]) -> T:
+        value = self._json(response)
+        try:
+            return converter.structure(value, cls)
+        except Exception as exc:  # cattrs raises several exception types; all mean "bad shape"
+            raise ProtocolViolationError(
+                f"{response.request.url.path}: unexpected answer shape ({exc})"
+            ) from exc
+
+    def _field(self, response: httpx.Response, name: str, cls: type[T]) -> T:
+        value = self._json(response)
+        if name not in value:
+            raise ProtocolViolationError(f"{response.request.url.path}: answer lacks {name!r}")
+        try:
+            return converter.structure(value[name], cls)
+        except Exception as exc:
+            raise ProtocolViolationError(
+                f"{response.request.url.path}: unexpected {name!r} shape ({exc})"
+            ) from exc
+
+    def _error(self, response: httpx.Response) -> ClientError:
+        code = f"http_{response.status_code}"
+        message = response.reason_phrase or "error"
+        extras: dict[str, Any] = {}
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            error = dict(body["error"])
+            code = str(error.pop("code", code))
+            message = str(error.pop("message", message))
+            extras = error
+        return error_for_status(
+            response.status_code, code, message, extras, dict(response.headers.items())
+        )
+
+
+class EventStream:
+    """Async iterator of :data:`~.models.Event` read from one open ``GET /events`` response."""
+
+    def __init__(self, response: httpx.Response, server: str) -> None:
+        self._response = response
+        self._server = server
+        self._decoder = SseDecoder()
+        self._pending: deque[SseEvent] = deque()
+        self._chunks: AsyncIterator[str] | None = None
+
+    @property
+    def last_event_id(self) -> str | None:
+        """The resume cursor: the ``id`` of the last complete frame."""
+        return self._decoder.last_event_id
+
+    @property
+    def keepalives(self) -> int:
+        return self._decoder.comments
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        while not self._pending:
+            if self._chunks is None:
+                self._chunks = self._response.aiter_text()
+            try:
+                with _translate(self._server, streaming=True):
+                    chunk = await self._chunks.__anext__()
+            except StopAsyncIteration:
+                self._pending.extend(self._decoder.close())
+                if not self._pending:
+                    raise
+                break
+            self._pending.extend(self._decoder.feed(chunk))
+        frame = self._pending.popleft()
+        try:
+            event = structure_event(json.loads(frame.data))
+        except Exception as exc:
+            raise ProtocolViolationError(f"GET /events sent an unreadable event ({exc})") from exc
+        return event
+
+    async def aclose(self) -> None:
+        # Shielded: closing must complete even when we are here because of a cancellation.
+        with trio.CancelScope(shield=True), trio.move_on_after(2):
+            if self._chunks is not None:
+                await cast(AsyncGenerator[str, None], self._chunks).aclose()
+            await self._response.aclose()

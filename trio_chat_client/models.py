@@ -1,0 +1,196 @@
+"""The objects of API.md as attrs classes, and the one converter that reads them.
+
+The converter is lenient about *extra* keys on purpose: API.md lets the server add fields, and a
+client that rejected them would break on every server upgrade. Missing or mistyped required
+fields still fail (the API client raises :class:`~.errors.ProtocolViolationError`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import attrs
+from cattrs.preconf.json import make_converter
+
+__all__ = [
+    "BannedEvent",
+    "Comment",
+    "CommentEvent",
+    "ConnectResult",
+    "Event",
+    "Message",
+    "MessageEvent",
+    "RateLimitStatus",
+    "ReportResult",
+    "Session",
+    "Status",
+    "UnbannedEvent",
+    "UnknownEvent",
+    "Updates",
+    "converter",
+    "structure_event",
+]
+
+GENERAL = "general"
+
+
+@attrs.frozen
+class Comment:
+    id: str
+    message_id: str
+    author: str
+    text: str
+    sent_at: datetime
+
+
+@attrs.frozen
+class Message:
+    id: str
+    author: str
+    text: str
+    sent_at: datetime
+    chat: str | None = GENERAL
+    to: str | None = None
+    comments: tuple[Comment, ...] = ()
+
+    @property
+    def is_private(self) -> bool:
+        return self.to is not None
+
+
+@attrs.frozen
+class Session:
+    """What ``/register`` and ``/login`` answer: who we are and our bearer token."""
+
+    username: str
+    token: str
+
+
+@attrs.frozen
+class ConnectResult:
+    chat: str
+    history: tuple[Message, ...]
+    unread: tuple[Message, ...]
+    # Not in API.md; used when a server offers it, so the live stream can start exactly here.
+    cursor: str | None = None
+
+
+@attrs.frozen
+class RateLimitStatus:
+    limit: int
+    remaining: int
+    reset_at: datetime | None = None
+
+
+@attrs.frozen
+class Status:
+    username: str
+    chats: tuple[str, ...]
+    rate_limit: RateLimitStatus
+    banned_until: datetime | None = None
+
+
+@attrs.frozen
+class ReportResult:
+    username: str
+    reports: int
+    threshold: int
+    banned_until: datetime | None = None
+
+
+@attrs.frozen
+class MessageEvent:
+    cursor: str
+    message: Message
+
+
+@attrs.frozen
+class CommentEvent:
+    cursor: str
+    comment: Comment
+
+
+@attrs.frozen
+class BannedEvent:
+    cursor: str
+    until: datetime
+
+
+@attrs.frozen
+class UnbannedEvent:
+    cursor: str
+
+
+@attrs.frozen
+class UnknownEvent:
+    """An event type this client does not know yet; kept so its cursor still advances."""
+
+    cursor: str
+    type: str
+    data: dict[str, Any] = attrs.field(factory=dict, eq=False)
+
+
+Event = MessageEvent | CommentEvent | BannedEvent | UnbannedEvent | UnknownEvent
+
+
+@attrs.frozen
+class Updates:
+    events: tuple[Event, ...]
+    cursor: str
+
+
+converter = make_converter()
+
+
+def _structure_chats(value: Any, _: Any) -> tuple[str, ...]:
+    # API.md writes ``"chats": [...]`` without saying what an item is: accept ids or objects.
+    out: list[str] = []
+    for item in value or ():
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, dict):
+            out.append(str(item.get("id") or item.get("chat") or item))
+        else:
+            out.append(str(item))
+    return tuple(out)
+
+
+def _structure_status(value: Any, _: Any) -> Status:
+    return Status(
+        username=converter.structure(value["username"], str),
+        chats=_structure_chats(value.get("chats", ()), None),
+        rate_limit=converter.structure(value["rate_limit"], RateLimitStatus),
+        banned_until=converter.structure(value.get("banned_until"), datetime | None),  # type: ignore[arg-type]
+    )
+
+
+_EVENT_TYPES: dict[str, type[MessageEvent | CommentEvent | BannedEvent | UnbannedEvent]] = {
+    "message": MessageEvent,
+    "comment": CommentEvent,
+    "banned": BannedEvent,
+    "unbanned": UnbannedEvent,
+}
+
+
+def structure_event(value: Any, _: Any = None) -> Event:
+    """Read one Event object, dispatching on its ``type``."""
+    if not isinstance(value, dict):
+        raise TypeError(f"an event must be an object, not {type(value).__name__}")
+    kind = value.get("type")
+    cls = _EVENT_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        return UnknownEvent(cursor=str(value.get("cursor", "")), type=str(kind), data=value)
+    return converter.structure({k: v for k, v in value.items() if k != "type"}, cls)
+
+
+def _structure_updates(value: Any, _: Any) -> Updates:
+    return Updates(
+        events=tuple(structure_event(e) for e in value["events"]),
+        cursor=converter.structure(value["cursor"], str),
+    )
+
+
+converter.register_structure_hook(Status, _structure_status)
+converter.register_structure_hook(Updates, _structure_updates)
+converter.register_structure_hook(Event, structure_event)
