@@ -66,6 +66,7 @@ class ChatServer:
                     background.cancel_scope.cancel()
                 await astore.drain()
                 writer.cancel_scope.cancel()
+                log.info("%d writes in %d commits", astore.batches, astore.commits)
         finally:
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(store.close)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Protocol
 
 import trio
@@ -49,8 +50,14 @@ def now_ms(clock: Clock) -> int:
 
 def format_ms(ms: int) -> str:
     """RFC 3339 UTC with milliseconds: ``2026-11-26T23:40:29.123Z``."""
-    dt = datetime.fromtimestamp(ms // 1000, tz=UTC)
-    return f"{dt:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
+    seconds, millis = divmod(ms, 1000)
+    return f"{_format_second(seconds)}.{millis:03d}Z"
+
+
+@lru_cache(maxsize=1024)
+def _format_second(seconds: int) -> str:
+    # Every message of a busy second shares this prefix: on the hot path, worth a cache.
+    return f"{datetime.fromtimestamp(seconds, tz=UTC):%Y-%m-%dT%H:%M:%S}"
 
 
 def format_optional_ms(ms: int | None) -> str | None:

@@ -3,8 +3,8 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from tests.client.client_fakes import T0, FakeServer, comment, error, message, sse
 
+from tests.client.client_fakes import T0, FakeServer, comment, error, message, sse
 from trio_chat_client.errors import (
     BadRequestError,
     BannedError,

@@ -1,7 +1,7 @@
 import httpx
 import pytest
-from tests.client.client_fakes import SERVER, FakeServer, error
 
+from tests.client.client_fakes import SERVER, FakeServer, error
 from trio_chat_client.auth import MissingPasswordError, authenticate
 from trio_chat_client.config import TokenStore
 from trio_chat_client.errors import UnauthorizedError

@@ -1,7 +1,7 @@
 import httpx
 import trio
-from tests.client.client_fakes import FakeServer, error, message, sse
 
+from tests.client.client_fakes import FakeServer, error, message, sse
 from trio_chat_client.live import Backoff, LiveFollower
 
 

@@ -2,8 +2,8 @@ from datetime import UTC, datetime
 
 import httpx
 import trio
-from tests.client.client_fakes import FakeServer, comment, error, message
 
+from tests.client.client_fakes import FakeServer, comment, error, message
 from trio_chat_client.models import Comment, CommentEvent, MessageEvent, converter
 from trio_chat_client.models import Message as MessageObj
 from trio_chat_client.session import ChatSession

@@ -20,8 +20,10 @@ logged 500.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
+from enum import Enum
 from http import HTTPStatus
 from typing import Protocol
 
@@ -39,10 +41,6 @@ access_log = logging.getLogger("trio_chat.access")
 READ_SIZE = 64 * 1024
 SERVER_HEADER = b"trio-chat"
 CLOSE_DRAIN_TIMEOUT = 1.0
-# A peer that stops reading would otherwise hold its task and connection slot forever
-# (send_all waits on TCP flow control): a write blocked for ``stream_send_timeout`` ends the
-# connection. Per slice, so a big response to a slow but live reader still gets through.
-SEND_SLICE = 64 * 1024
 
 
 class Lifecycle(Protocol):
@@ -51,15 +49,24 @@ class Lifecycle(Protocol):
     @property
     def shutting_down(self) -> bool: ...
 
-    def idle_scope(self) -> trio.CancelScope:
-        """A scope for waiting between requests; cancelled when the server shuts down."""
+    def idle(self, scope: trio.CancelScope) -> None:
+        """The connection waits between requests; at shutdown, cancel ``scope``."""
         ...
 
-    def release_idle(self, scope: trio.CancelScope) -> None: ...
+    def busy(self, scope: trio.CancelScope) -> None:
+        """The connection is working on a request again."""
+        ...
 
 
 class _ClientGone(Exception):
     """The peer closed the connection or it broke; nothing more can be sent."""
+
+
+class _Phase(Enum):
+    IDLE = "waiting for a request"  # keepalive_timeout
+    RECEIVING = "receiving a request"  # request_timeout
+    HANDLING = "handling"  # no deadline: long-polls and streams wait as long as they need
+    SENDING = "sending"  # stream_send_timeout: a peer that stops reading is let go
 
 
 class HTTPConnection:
@@ -71,6 +78,11 @@ class HTTPConnection:
         self.config = config
         self.lifecycle = lifecycle
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=config.max_head_size)
+        # One cancel scope for the connection's whole life, whose deadline follows the phase
+        # it is in: cheaper than a scope per wait, and what ran out is known from the phase.
+        self._deadline = trio.CancelScope()
+        self._phase = _Phase.IDLE
+        self._started = 0.0  # when the current request began, for the access log
         # A response to HEAD carries its headers only: h11 refuses body bytes for it.
         self._head_request = False
         # After an error answer the peer may still be sending; draining before closing keeps
@@ -78,66 +90,77 @@ class HTTPConnection:
         self._drain_on_close = False
         self._received = 0  # bytes read while receiving the current request
 
+    def _enter(self, phase: _Phase, timeout: float | None) -> None:
+        self._phase = phase
+        self._deadline.deadline = math.inf if timeout is None else trio.current_time() + timeout
+
     # -- the loop -------------------------------------------------------------------------
 
     async def run(self) -> None:
         try:
-            while not self.lifecycle.shutting_down:
-                if not await self._wait_for_request():
-                    return
-                if not await self._serve_one():
-                    return
-                if self.conn.our_state is not h11.DONE or self.lifecycle.shutting_down:
-                    return
-                self.conn.start_next_cycle()
+            with self._deadline:
+                await self._serve()
+            if self._deadline.cancelled_caught:
+                await self._deadline_passed()
         except _ClientGone:
             pass
         finally:
+            self.lifecycle.busy(self._deadline)
             await self._close()
+
+    async def _serve(self) -> None:
+        while not self.lifecycle.shutting_down:
+            if not await self._wait_for_request():
+                return
+            if not await self._serve_one():
+                return
+            if self.conn.our_state is not h11.DONE or self.lifecycle.shutting_down:
+                return
+            self.conn.start_next_cycle()
 
     async def _wait_for_request(self) -> bool:
         """Wait (keep-alive) until a request starts; False to close quietly."""
-        if self.conn.trailing_data[0] or self.conn.trailing_data[1]:
-            return True
-        scope = self.lifecycle.idle_scope()
-        try:
-            with scope, trio.move_on_after(self.config.keepalive_timeout):
-                data = await self._receive()
-                self.conn.receive_data(data)
-                return True
-            return False
-        finally:
-            self.lifecycle.release_idle(scope)
+        if not (self.conn.trailing_data[0] or self.conn.trailing_data[1]):
+            self._enter(_Phase.IDLE, self.config.keepalive_timeout)
+            self.lifecycle.idle(self._deadline)
+            data = await self._receive()
+            self.lifecycle.busy(self._deadline)
+            self.conn.receive_data(data)
+        return True
+
+    async def _deadline_passed(self) -> None:
+        """The connection's deadline ran out (or shutdown ended its wait): say so, or not."""
+        if self._phase is _Phase.RECEIVING:
+            with trio.move_on_after(CLOSE_DRAIN_TIMEOUT):
+                await self._send_error_and_close_for(errors.RequestTimeout(), quiet=True)
+        elif self._phase is _Phase.SENDING:
+            log.info("closing a connection whose peer stopped reading")
 
     async def _serve_one(self) -> bool:
         """Receive one request and answer it; False if the connection must close."""
-        started = time.perf_counter()
-        request: Request | None = None
-        with trio.move_on_after(self.config.request_timeout) as deadline:
-            try:
-                request = await self._read_request()
-            except h11.RemoteProtocolError as exc:
-                await self._send_error_and_close(exc.error_status_hint, str(exc), started)
-                return False
-            except errors.ChatError as exc:
-                await self._send_error_and_close_for(exc, started)
-                return False
-        if deadline.cancelled_caught:
-            await self._send_error_and_close_for(errors.RequestTimeout(), started, quiet=True)
+        self._started = time.perf_counter()
+        self._enter(_Phase.RECEIVING, self.config.request_timeout)
+        try:
+            request = await self._read_request()
+        except h11.RemoteProtocolError as exc:
+            await self._send_error_and_close(exc.error_status_hint, str(exc))
+            return False
+        except errors.ChatError as exc:
+            await self._send_error_and_close_for(exc)
             return False
         if request is None:  # the client closed the connection
             return False
-
+        self._enter(_Phase.HANDLING, None)
         try:
             route = self.router.match(request.method, request.path)
         except errors.ChatError as exc:
-            await self._send(Response.error(exc), request, started)
+            await self._send(Response.error(exc), request)
             return True
         response = await self._call(route, request)
         if response is None:  # the client went away while a long-lived handler ran
-            self._log(request, 499, started)
+            self._log(request, 499)
             return False
-        await self._send(response, request, started)
+        await self._send(response, request)
         return True
 
     # -- receiving ------------------------------------------------------------------------
@@ -247,23 +270,19 @@ class HTTPConnection:
             status_code=response.status, headers=headers, reason=_reason(response.status)
         )
 
-    async def _send(self, response: Response, request: Request, started: float) -> None:
+    async def _send(self, response: Response, request: Request) -> None:
         if response.stream is None:
             data = self.conn.send(self._head(response, len(response.body)))
             data += self._body(response.body)
             data += self.conn.send(h11.EndOfMessage())
             await self._send_bytes(data)
-            self._log(request, response.status, started)
+            self._log(request, response.status)
             return
         await self._send_bytes(self.conn.send(self._head(response, None)))
         stream = response.stream
 
         async def send_chunk(chunk: bytes) -> None:
-            # A client that stops reading must not hold a task forever.
-            with trio.move_on_after(self.config.stream_send_timeout) as cs:
-                await self._send_bytes(self.conn.send(h11.Data(data=chunk)))
-            if cs.cancelled_caught:
-                raise errors.SlowConsumer
+            await self._send_bytes(self.conn.send(h11.Data(data=chunk)))
 
         status = response.status
         finished = False
@@ -271,27 +290,22 @@ class HTTPConnection:
             nursery.start_soon(self._watch_for_disconnect, nursery.cancel_scope)
             try:
                 await stream(send_chunk)
+                finished = True
             except errors.SlowConsumer:
                 log.info("cut off a slow consumer: %s user=%s", request.path, request.user)
-                nursery.cancel_scope.cancel()
-                self._log(request, status, started)
-                raise _ClientGone from None
             except _ClientGone:
-                # A write failed (the peer vanished or stopped reading): not a stream error.
-                nursery.cancel_scope.cancel()
+                pass  # a write failed: the peer vanished
             except Exception:
                 # Headers are out; all we can do is end the stream and log why.
                 log.exception("stream failed: %s", request.path)
                 status = 500
                 finished = True
-            else:
-                finished = True
             nursery.cancel_scope.cancel()
-        if not finished:  # the client went away mid-stream
-            self._log(request, 499, started)
+        if not finished:  # cut off, or the client went away mid-stream
+            self._log(request, 499)
             raise _ClientGone
         await self._send_bytes(self.conn.send(h11.EndOfMessage()))
-        self._log(request, status, started)
+        self._log(request, status)
 
     def _body(self, body: bytes) -> bytes:
         if not body or self._head_request:
@@ -299,21 +313,20 @@ class HTTPConnection:
         return self.conn.send(h11.Data(data=body)) or b""
 
     async def _send_bytes(self, data: bytes | None) -> None:
+        """Write, bounded by ``stream_send_timeout``; then back to the phase we were in."""
         if not data:
             return
-        view = memoryview(data)
+        phase, deadline = self._phase, self._deadline.deadline
+        self._enter(_Phase.SENDING, self.config.stream_send_timeout)
         try:
-            for start in range(0, len(view), SEND_SLICE):
-                with trio.move_on_after(self.config.stream_send_timeout) as stalled:
-                    await self.stream.send_all(view[start : start + SEND_SLICE])
-                if stalled.cancelled_caught:
-                    log.info("closing a connection whose peer stopped reading")
-                    raise trio.BrokenResourceError
+            await self.stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self.conn.send_failed()
             raise _ClientGone from None
+        self._phase = phase
+        self._deadline.deadline = deadline
 
-    async def _send_error_and_close(self, status: int, detail: str, started: float) -> None:
+    async def _send_error_and_close(self, status: int, detail: str) -> None:
         error: errors.ChatError
         if status == 431:
             error = errors.HeadTooLarge()
@@ -323,10 +336,10 @@ class HTTPConnection:
             # know, which would let any client raise the server's error rate at will.
             error.status = status if 400 <= status < 500 else 400  # type: ignore[misc]
             error.code = "bad_request"  # type: ignore[misc]
-        await self._send_error_and_close_for(error, started)
+        await self._send_error_and_close_for(error)
 
     async def _send_error_and_close_for(
-        self, error: errors.ChatError, started: float, *, quiet: bool = False
+        self, error: errors.ChatError, *, quiet: bool = False
     ) -> None:
         """Answer an error that ends the connection, if a response can still be started."""
         if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
@@ -343,17 +356,19 @@ class HTTPConnection:
             await self._send_bytes(data)
         except _ClientGone:
             return
-        access_log.info("- - %d %.1fms -", error.status, (time.perf_counter() - started) * 1000)
+        elapsed = (time.perf_counter() - self._started) * 1000
+        access_log.info("- - %d %.1fms -", error.status, elapsed)
 
-    def _log(self, request: Request, status: int, started: float) -> None:
-        access_log.info(
-            "%s %s %d %.1fms %s",
-            request.method,
-            request.path,
-            status,
-            (time.perf_counter() - started) * 1000,
-            request.user or "-",
-        )
+    def _log(self, request: Request, status: int) -> None:
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                "%s %s %d %.1fms %s",
+                request.method,
+                request.path,
+                status,
+                (time.perf_counter() - self._started) * 1000,
+                request.user or "-",
+            )
 
     async def _close(self) -> None:
         """Close; after an error answer, half-close and drain briefly first."""

@@ -50,14 +50,12 @@ class HTTPServer:
     def shutting_down(self) -> bool:
         return self._shutting_down
 
-    def idle_scope(self) -> trio.CancelScope:
-        scope = trio.CancelScope()
+    def idle(self, scope: trio.CancelScope) -> None:
         if self._shutting_down:
             scope.cancel()
         self._idle.add(scope)
-        return scope
 
-    def release_idle(self, scope: trio.CancelScope) -> None:
+    def busy(self, scope: trio.CancelScope) -> None:
         self._idle.discard(scope)
 
     # -- serving ------------------------------------------------------------------------

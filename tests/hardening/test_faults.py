@@ -1,0 +1,255 @@
+"""Faults: the server process killed mid-storm, storage errors, clients vanishing."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import sqlite3
+
+import httpx
+import pytest
+import trio
+import trio.testing
+
+from tests.conftest import PASSWORD, register
+from tests.hardening.helpers import Conn, request, server_process, wait_until
+from trio_chat.storage import ShelfStore
+
+# -- SIGKILL during a send storm ------------------------------------------------------------
+
+
+async def read_all_messages(client: httpx.AsyncClient, token: str) -> list[dict]:
+    """The whole common chat, newest page first, by ``before`` paging; oldest first."""
+    out: list[dict] = []
+    before: str | None = None
+    while True:
+        params = {"limit": "100"} | ({"before": before} if before else {})
+        response = await client.get(
+            "/messages", params=params, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == 200, response.text
+        page = response.json()["messages"]
+        if not page:
+            return out
+        out[:0] = page
+        before = page[0]["id"]
+
+
+@pytest.mark.slow
+async def test_sigkill_during_a_send_storm_loses_no_acknowledged_message(tmp_path):
+    data_dir = tmp_path / "data"
+    acked: dict[str, str] = {}  # message id -> text, for every 201
+    attempted: set[str] = set()  # every text sent (some may have landed without an answer)
+    tokens: dict[str, str] = {}
+    enough = trio.Event()
+
+    async with server_process(data_dir, "--rate-limit-count", "0") as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            for i in range(6):
+                tokens[f"storm{i}"] = (await register(client, f"storm{i}")).token
+
+        async def storm(name: str) -> None:
+            async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+                headers = {"Authorization": f"Bearer {tokens[name]}"}
+                for n in range(100_000):
+                    text = f"{name} #{n}"
+                    attempted.add(text)
+                    try:
+                        response = await client.post("/send", json={"text": text}, headers=headers)
+                    except httpx.TransportError:
+                        return  # the server is gone
+                    assert response.status_code == 201, response.text
+                    acked[response.json()["message"]["id"]] = text
+                    if len(acked) >= 300:
+                        enough.set()
+
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                for name in tokens:
+                    nursery.start_soon(storm, name)
+                await enough.wait()
+                server.process.kill()  # SIGKILL, mid-storm: requests are in flight
+                await server.process.wait()
+        assert server.process.returncode == -9
+
+    # The database is consistent as the crash left it (checked on a copy, so the server
+    # below opens the original untouched).
+    copy = tmp_path / "copy"
+    shutil.copytree(data_dir, copy)
+    with sqlite3.connect(copy / "trio-chat.sqlite3") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+    async with server_process(data_dir, "--rate-limit-count", "0") as server:
+        ready = next(line for line in server.log if "ready in" in line)
+        assert not [line for line in server.log if re.search(r"ERROR|WARNING|repair", line)]
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            token = tokens["storm0"]  # sessions survived too
+            messages = await read_all_messages(client, token)
+            ids = [m["id"] for m in messages]
+            assert len(ids) == len(set(ids)), "duplicated messages"
+            found = {m["id"]: m["text"] for m in messages}
+            lost = {i: t for i, t in acked.items() if found.get(i) != t}
+            assert not lost, f"{len(lost)} acknowledged messages lost: {list(lost.items())[:5]}"
+            # Nothing appears that nobody sent; at most the in-flight ones beyond the 201s.
+            assert set(found.values()) <= attempted
+            assert len(found) - len(acked) <= len(tokens)
+            # The replay agrees with the paging.
+            updates = await client.get(
+                "/updates",
+                params={"since": "0", "timeout": "0"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            events = updates.json()["events"]
+            assert [e["message"]["id"] for e in events][: len(ids)] == ids[: len(events)]
+            # And the server takes new writes.
+            sent = await client.post(
+                "/send", json={"text": "after"}, headers={"Authorization": f"Bearer {token}"}
+            )
+            assert sent.status_code == 201
+    print(f"{len(acked)} acknowledged, {len(found)} stored; {ready.split(': ', 1)[1]}")
+
+
+# -- storage errors --------------------------------------------------------------------------
+
+
+class FlakyWrites:
+    """Make the store's ``write`` raise while ``failing`` is set (the AsyncStore calls it
+    from a worker thread, so the switch is a plain attribute)."""
+
+    def __init__(self, store: ShelfStore) -> None:
+        self.store = store
+        self.real = store.write
+        self.failing = False
+        self.refused = 0
+
+    def write(self, batch) -> None:
+        if self.failing:
+            self.refused += 1
+            raise sqlite3.OperationalError("disk I/O error")
+        self.real(batch)
+
+    def __enter__(self) -> FlakyWrites:
+        self.store.write = self.write  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.store.write = self.real  # type: ignore[method-assign]
+
+
+def assert_unavailable(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "storage_unavailable"
+
+
+async def test_storage_errors_are_503_and_change_nothing(chat_server, http, make_user, caplog):
+    service = chat_server.service
+    alice, bob = await make_user("alice"), await make_user("bob")
+    assert (await bob.post("/connect")).status_code == 200
+    first = await alice.send("before the failure")
+    await bob.send("private before", to="alice")
+    status_before = (await alice.get("/status")).json()
+    messages_before = (await alice.get("/messages")).json()["messages"]
+    private_before = (await alice.get("/messages?with=bob")).json()["messages"]
+    cursor_before = service.committed_cursor
+
+    with FlakyWrites(service.store._store) as flaky, caplog.at_level(logging.CRITICAL):
+        flaky.failing = True
+        assert_unavailable(await alice.post("/send", {"text": "lost"}))
+        assert_unavailable(await alice.post("/send", {"text": "lost", "to": "bob"}))
+        assert_unavailable(await alice.post("/comment", {"message_id": first["id"], "text": "c"}))
+        assert_unavailable(await alice.post("/report", {"username": "bob"}))
+        assert_unavailable(
+            await http.post("/register", json={"username": "carol", "password": PASSWORD})
+        )
+        assert_unavailable(
+            await http.post("/login", json={"username": "alice", "password": PASSWORD})
+        )
+        assert_unavailable(await bob.post("/connect"))
+        # Reads still work meanwhile, and show none of the failed writes.
+        assert (await alice.get("/status")).json() == status_before
+        assert (await alice.get("/messages")).json()["messages"] == messages_before
+        assert (await alice.get("/messages?with=bob")).json()["messages"] == private_before
+        assert service.committed_cursor == cursor_before
+        flaky.failing = False
+    assert flaky.refused >= 7
+
+    # Nothing half-written: the store on disk holds what it held before.
+    snapshot = await trio.to_thread.run_sync(
+        lambda: (lambda s: (s.load(), s.close()))(ShelfStore(chat_server.server.config.data_dir))[0]
+    )
+    assert snapshot.cursor == cursor_before
+    assert set(snapshot.users) == {"alice", "bob"}
+
+    # Everything works again, as if the failed attempts never happened.
+    carol = await http.post("/register", json={"username": "carol", "password": PASSWORD})
+    assert carol.status_code == 201
+    report = await alice.post("/report", {"username": "bob"})
+    assert report.status_code == 201 and report.json()["reports"] == 1
+    comment = await alice.post("/comment", {"message_id": first["id"], "text": "c"})
+    assert comment.status_code == 201
+    after = await alice.send("after the failure")
+    status = (await alice.get("/status")).json()
+    assert status["rate_limit"]["remaining"] == status_before["rate_limit"]["remaining"] - 1
+    page = (await alice.get("/messages")).json()["messages"]
+    assert [m["text"] for m in page] == ["before the failure", "after the failure"]
+    assert after["id"] != first["id"]
+    connect = (await bob.post("/connect")).json()
+    # The failed /connect marked nothing read.
+    assert [m["text"] for m in connect["unread"]] == ["before the failure", "after the failure"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="domain/state.py post_message (lines ~200-202) takes the chat's next seq before "
+    "the write and service/chat.py send()'s undo restores only user states, so a failed "
+    "send leaves a hole in the chat's seqs; ChatService.messages/_messages assume dense "
+    "seqs, so paging with before=&limit=1 across the hole returns [] (history looks ended)",
+)
+async def test_a_failed_send_leaves_no_hole_in_paging(chat_server, make_user, caplog):
+    alice = await make_user("alice")
+    first = await alice.send("before the failure")
+    with FlakyWrites(chat_server.service.store._store) as flaky, caplog.at_level(50):
+        flaky.failing = True
+        assert_unavailable(await alice.post("/send", {"text": "lost"}))
+    after = await alice.send("after the failure")
+    page = (await alice.get(f"/messages?before={after['id']}&limit=1")).json()["messages"]
+    assert [m["id"] for m in page] == [first["id"]]
+
+
+# -- clients that vanish mid-response ----------------------------------------------------------
+
+
+async def test_vanishing_clients_free_their_tasks(chat_server, make_user, caplog):
+    http_server = chat_server.server.http
+    hub = chat_server.service.hub
+    alice = await make_user("alice")
+    await wait_until(lambda: http_server.active <= 1)  # httpx's pooled connection at most
+    baseline = http_server.active
+    with caplog.at_level(logging.WARNING, logger="trio_chat"):
+        for target in ("/events", "/updates?timeout=60", "/events?since=0"):
+            conns = []
+            for _ in range(5):
+                conn = await Conn.open(chat_server.host, chat_server.port)
+                await conn.send(request("GET", target, token=alice.token))
+                conns.append(conn)
+            await wait_until(lambda: hub.subscriber_count == 5)
+            if target.startswith("/events"):
+                # Mid-stream: headers are out, events are flowing.
+                await alice.send(f"to {target}")
+                for conn in conns:
+                    with trio.fail_after(5):
+                        while b"event: message" not in conn.buf:
+                            conn.buf += await conn.stream.receive_some(65536)
+            for conn in conns:
+                await conn.aclose()
+            await wait_until(lambda: hub.subscriber_count == 0)
+            await wait_until(lambda: http_server.active == baseline)
+        # A request whose client left before the answer (a normal one): no trace either.
+        conn = await Conn.open(chat_server.host, chat_server.port)
+        await conn.send(request("GET", "/openapi.json"))
+        await conn.aclose()
+        await wait_until(lambda: http_server.active == baseline)
+        await alice.send("nobody is listening")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
