@@ -233,7 +233,7 @@ class ChatService:
         cursor = self.committed_cursor
         size = self.config.history_size
         plan = self.state.plan_connect(user.key, self.committed_heads, size)
-        history = await self._messages(chats.GENERAL, plan.history)
+        history = await self._page(chats.GENERAL, plan.history.stop - 1, size)
         unread: list[Message] = []
         for chat, seqs in plan.unread.items():
             for message in await self._messages(chat, seqs):
@@ -299,7 +299,7 @@ class ChatService:
             if anchor is None or anchor.chat != chat:
                 raise errors.MessageNotFound(f"there is no message {before!r} in this chat")
             end = anchor.seq - 1
-        return await self._messages(chat, range(max(1, end - limit + 1), end + 1))
+        return await self._page(chat, end, limit)
 
     async def comment(self, user: User, message_id: str, text: str) -> Comment:
         found = await self._visible_message(user, message_id)
@@ -502,6 +502,18 @@ class ChatService:
             self._dirty_reads.add(user.key)
 
     # -- reading helpers ------------------------------------------------------------------
+
+    async def _page(self, chat: str, end: int, limit: int) -> list[Message]:
+        """Up to ``limit`` messages of ``chat`` numbered ``end`` or lower, oldest first.
+
+        Numbers are dense except where a write failed after taking one: step over the gap.
+        """
+        found: list[Message] = []
+        while end >= 1 and len(found) < limit:
+            start = max(1, end - (limit - len(found)) + 1)
+            found[:0] = await self._messages(chat, range(start, end + 1))
+            end = start - 1
+        return found
 
     async def _messages(self, chat: str, seqs: range) -> list[Message]:
         if not seqs:
