@@ -35,15 +35,15 @@ def config(data_dir: Path, request: pytest.FixtureRequest) -> Config:
     """The test server's settings; ``@pytest.mark.config(field=value)`` overrides any."""
     marker = request.node.get_closest_marker("config")
     overrides = marker.kwargs if marker else {}
-    return Config(
-        port=0,
-        data_dir=data_dir,
-        scrypt_n=TEST_SCRYPT_N,
+    fields: dict[str, Any] = {
+        "port": 0,
+        "data_dir": data_dir,
+        "scrypt_n": TEST_SCRYPT_N,
         # Under MockClock these only move when a test jumps the clock; keep them out of the way.
-        keepalive_timeout=10**6,
-        request_timeout=10**6,
-        **overrides,
-    )
+        "keepalive_timeout": 10**6,
+        "request_timeout": 10**6,
+    }
+    return Config(**{**fields, **overrides})
 
 
 @attrs.define

@@ -99,9 +99,10 @@ async def test_slowloris_is_cut_off_at_the_request_deadline(tuned_server, mock_c
 
 
 async def test_a_client_that_never_reads_is_cut_off(tuned_server, mock_clock):
-    chat_server, http = await tuned_server(stream_send_timeout=5.0)
+    chat_server, http = await tuned_server(request_timeout=5.0)
     # Pipelined requests whose answers (14 KB each) are never read: once TCP buffers fill,
-    # the server's write blocks. It used to block forever, holding the task and a slot.
+    # the server's write blocks. It used to block forever, holding the task and a slot;
+    # now the request's deadline (request_timeout for a pipelined one) bounds its answer.
     reader = await open_conn(chat_server)
     await reader.send(request("GET", "/openapi.json") * 3000)  # ~40 MB of answers
     await trio.testing.wait_all_tasks_blocked()

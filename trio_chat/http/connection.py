@@ -63,10 +63,19 @@ class _ClientGone(Exception):
 
 
 class _Phase(Enum):
+    """Where a connection is, and so which deadline it is under.
+
+    Setting a deadline has a cost, so a request that arrives whole in one read is answered
+    under the deadline it started under (keep-alive); only a request that trickles in moves
+    to the request deadline, and only long-lived handlers lift the deadline (bounding each
+    of their writes instead).
+    """
+
     IDLE = "waiting for a request"  # keepalive_timeout
     RECEIVING = "receiving a request"  # request_timeout
+    ANSWERING = "answering"  # still under the deadline the request started under
     HANDLING = "handling"  # no deadline: long-polls and streams wait as long as they need
-    SENDING = "sending"  # stream_send_timeout: a peer that stops reading is let go
+    SENDING = "sending"  # stream_send_timeout for one write of a long-lived answer
 
 
 class HTTPConnection:
@@ -120,12 +129,15 @@ class HTTPConnection:
 
     async def _wait_for_request(self) -> bool:
         """Wait (keep-alive) until a request starts; False to close quietly."""
-        if not (self.conn.trailing_data[0] or self.conn.trailing_data[1]):
-            self._enter(_Phase.IDLE, self.config.keepalive_timeout)
-            self.lifecycle.idle(self._deadline)
-            data = await self._receive()
-            self.lifecycle.busy(self._deadline)
-            self.conn.receive_data(data)
+        if self.conn.trailing_data[0] or self.conn.trailing_data[1]:
+            # Pipelined: the next request is already here, so its deadline starts now.
+            self._enter(_Phase.RECEIVING, self.config.request_timeout)
+            return True
+        self._enter(_Phase.IDLE, self.config.keepalive_timeout)
+        self.lifecycle.idle(self._deadline)
+        data = await self._receive()
+        self.lifecycle.busy(self._deadline)
+        self.conn.receive_data(data)
         return True
 
     async def _deadline_passed(self) -> None:
@@ -133,13 +145,13 @@ class HTTPConnection:
         if self._phase is _Phase.RECEIVING:
             with trio.move_on_after(CLOSE_DRAIN_TIMEOUT):
                 await self._send_error_and_close_for(errors.RequestTimeout(), quiet=True)
-        elif self._phase is _Phase.SENDING:
+        elif self._phase in (_Phase.SENDING, _Phase.ANSWERING):
             log.info("closing a connection whose peer stopped reading")
 
     async def _serve_one(self) -> bool:
         """Receive one request and answer it; False if the connection must close."""
         self._started = time.perf_counter()
-        self._enter(_Phase.RECEIVING, self.config.request_timeout)
+        self._phase = _Phase.ANSWERING
         try:
             request = await self._read_request()
         except h11.RemoteProtocolError as exc:
@@ -150,12 +162,14 @@ class HTTPConnection:
             return False
         if request is None:  # the client closed the connection
             return False
-        self._enter(_Phase.HANDLING, None)
+        self._phase = _Phase.ANSWERING
         try:
             route = self.router.match(request.method, request.path)
         except errors.ChatError as exc:
             await self._send(Response.error(exc), request)
             return True
+        if route.long_lived:
+            self._enter(_Phase.HANDLING, None)
         response = await self._call(route, request)
         if response is None:  # the client went away while a long-lived handler ran
             self._log(request, 499)
@@ -176,6 +190,9 @@ class HTTPConnection:
             event = self.conn.next_event()
             if event is not h11.NEED_DATA:
                 return event  # type: ignore[return-value]
+            if self._phase is not _Phase.RECEIVING:
+                # The request did not arrive whole: the rest has request_timeout to come.
+                self._enter(_Phase.RECEIVING, self.config.request_timeout)
             data = await self._receive()
             self._received += len(data)
             self.conn.receive_data(data)
@@ -313,18 +330,19 @@ class HTTPConnection:
         return self.conn.send(h11.Data(data=body)) or b""
 
     async def _send_bytes(self, data: bytes | None) -> None:
-        """Write, bounded by ``stream_send_timeout``; then back to the phase we were in."""
+        """Write under the current deadline; a long-lived answer's write gets its own."""
         if not data:
             return
-        phase, deadline = self._phase, self._deadline.deadline
-        self._enter(_Phase.SENDING, self.config.stream_send_timeout)
+        unbounded = self._phase is _Phase.HANDLING
+        if unbounded:
+            self._enter(_Phase.SENDING, self.config.stream_send_timeout)
         try:
             await self.stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self.conn.send_failed()
             raise _ClientGone from None
-        self._phase = phase
-        self._deadline.deadline = deadline
+        if unbounded:
+            self._enter(_Phase.HANDLING, None)
 
     async def _send_error_and_close(self, status: int, detail: str) -> None:
         error: errors.ChatError
@@ -384,11 +402,11 @@ class HTTPConnection:
             await self.stream.aclose()
 
 
+_REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
+
+
 def _reason(status: int) -> bytes:
-    try:
-        return HTTPStatus(status).phrase.encode("ascii")
-    except ValueError:
-        return b""
+    return _REASONS.get(status, b"")
 
 
 async def _answer(handler: Callable[[Request], Awaitable[Response]], request: Request) -> Response:

@@ -18,7 +18,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
-import attrs
 import trio
 
 from trio_chat import errors
@@ -34,13 +33,15 @@ R = TypeVar("R")
 Callback = Callable[[], None]
 
 
-@attrs.define(eq=False)
 class _Pending:
-    batch: Batch
-    on_commit: Callback | None
-    on_failure: Callback | None
-    done: trio.Event = attrs.field(factory=trio.Event)
-    error: BaseException | None = None
+    __slots__ = ("batch", "done", "error", "on_commit", "on_failure")
+
+    def __init__(self, batch: Batch, on_commit: Callback | None, on_failure: Callback | None):
+        self.batch = batch
+        self.on_commit = on_commit
+        self.on_failure = on_failure
+        self.done = trio.Event()
+        self.error: BaseException | None = None
 
 
 class _LRU(Generic[K, V]):
