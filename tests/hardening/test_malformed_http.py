@@ -362,7 +362,7 @@ def test_the_json_encoder_survives_a_lone_surrogate():
 async def test_a_lone_surrogate_in_text_is_rejected(make_user):
     alice = await make_user("alice")
     response = await alice.post("/send", content=SURROGATE_TEXT)
-    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_request"
+    assert response.status_code == 400 and response.json()["error"]["code"] == "malformed_json"
 
 
 async def test_a_lone_surrogate_in_a_password_is_a_400(http):

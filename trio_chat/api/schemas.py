@@ -6,11 +6,11 @@ The converter forbids unknown keys and does not coerce: ``"text": 5`` is an erro
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 import attrs
 import cattrs
+import orjson
 from cattrs.preconf.json import make_converter
 
 from trio_chat import errors
@@ -62,19 +62,7 @@ def _strict(kind: type[Any], name: str) -> Any:
     return structure
 
 
-def _text(value: Any, _: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError("expected a string")
-    # JSON can spell a lone surrogate ("\ud800"); it is not a character, has no UTF-8 form,
-    # and stored it would make every answer that includes it unencodable.
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("expected valid Unicode text (no lone surrogates)") from None
-    return value
-
-
-converter.register_structure_hook(str, _text)
+converter.register_structure_hook(str, _strict(str, "a string"))
 converter.register_structure_hook(int, _strict(int, "an integer"))
 converter.register_structure_hook(bool, _strict(bool, "a boolean"))
 
@@ -86,8 +74,10 @@ def decode(body: bytes, cls: type[T], *, allow_empty: bool = False) -> T:
             return converter.structure({}, cls)
         raise errors.InvalidRequest("a JSON object body is required")
     try:
-        raw = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # includes JSONDecodeError, bad UTF-8
+        # orjson is strict where the json module is lax: invalid UTF-8, lone surrogates,
+        # numbers out of range and nesting deeper than 1024 are all malformed JSON.
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise errors.MalformedJSON(f"the request body is not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise errors.InvalidRequest("the request body must be a JSON object")

@@ -39,7 +39,6 @@ log = logging.getLogger("trio_chat.http")
 access_log = logging.getLogger("trio_chat.access")
 
 READ_SIZE = 64 * 1024
-SERVER_HEADER = b"trio-chat"
 CLOSE_DRAIN_TIMEOUT = 1.0
 
 
@@ -274,7 +273,7 @@ class HTTPConnection:
     # -- sending --------------------------------------------------------------------------
 
     def _head(self, response: Response, length: int | None) -> h11.Response:
-        headers: list[tuple[bytes, bytes]] = [(b"server", SERVER_HEADER)]
+        headers: list[tuple[bytes, bytes]] = []
         if response.content_type is not None:
             headers.append((b"content-type", response.content_type.encode("ascii")))
         if length is not None:
