@@ -72,6 +72,16 @@ class EventStream:
             events.append(data)
         return events
 
+    async def read_comment(self) -> None:
+        """Read up to and including the next comment frame (a keep-alive); no events before."""
+        while "\n\n" not in self._buffer:
+            event = await self._next()
+            assert isinstance(event, h11.Data), event
+            self._buffer += bytes(event.data).decode("utf-8")
+        frame, self._buffer = self._buffer.split("\n\n", 1)
+        assert frame.startswith(":"), frame
+        self.comments += 1
+
     async def read_to_end(self) -> None:
         """Read until the server ends the stream properly (chunked end, not a reset)."""
         while True:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import trio
@@ -47,6 +48,7 @@ class ChatServer:
                     self.service = service
                     service.arm_persisted_timers()
                     background.start_soon(service.run_read_flusher)
+                    background.start_soon(service.hub.run_keepalive, config.sse_keepalive_interval)
                     self.http = http = HTTPServer(build_router(service), config)
                     async with trio.open_nursery() as serving:
                         address = await serving.start(http.serve)
@@ -57,6 +59,11 @@ class ChatServer:
                             snapshot.cursor,
                             config.data_dir,
                         )
+                        # Everything loaded so far lives as long as the server: keep the
+                        # cyclic GC from walking it again and again (long pauses, late events).
+                        gc.collect()
+                        gc.freeze()
+                        gc.set_threshold(20_000, 20, 20)
                         task_status.started(address)
                         await self._shutdown.wait()
                         log.info("shutting down: no new connections, finishing requests")

@@ -41,9 +41,11 @@ class Config:
     # Live delivery.
     longpoll_max_timeout: float = 60.0
     longpoll_default_timeout: float = 30.0
-    sse_keepalive_interval: float = 15.0
+    sse_keepalive_interval: float = 10.0  # the contract asks for one at least every 15 s
     stream_buffer_events: int = 1024  # per stream; a consumer further behind is cut off
-    stream_send_timeout: float = 30.0  # a stream write blocked this long cuts the consumer off
+    # A stream not written to for this long is cut off; keep-alive ticks (every
+    # sse_keepalive_interval, which must be shorter) write to every healthy stream.
+    stream_send_timeout: float = 30.0
 
     # Storage.
     read_flush_interval: float = 1.0  # how often delivered-read positions are persisted

@@ -218,3 +218,21 @@ async def test_empty_cursor_is_invalid_on_both_transports(chat_server, make_user
     async with open_events(chat_server.host, chat_server.port, bob.token, since="") as stream:
         assert stream.status == 400
         assert b"invalid_cursor" in await stream.body()
+
+
+async def test_idle_streams_get_a_keep_alive_comment_at_least_every_15_s(
+    mock_clock, chat_server, make_user
+):
+    bob = await make_user("bob")
+    config = chat_server.service.config
+    assert config.sse_keepalive_interval <= 15
+    async with sse(bob, chat_server) as stream:
+        # Well past the send timeout: the keep-alive writes keep the stream alive.
+        for _ in range(int(config.stream_send_timeout / config.sse_keepalive_interval) + 3):
+            await trio.testing.wait_all_tasks_blocked()
+            mock_clock.jump(config.sse_keepalive_interval)
+            await stream.read_comment()
+        assert chat_server.service.hub.subscriber_count == 1
+        sent = await (await make_user("alice")).send("still there?")
+        (event,) = await stream.read(1)
+    assert event["message"]["id"] == sent["id"]

@@ -44,7 +44,7 @@ class Comment:
     sent_at: int
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Message:
     """A message in a chat.
 
@@ -75,7 +75,7 @@ class EventType(StrEnum):
     UNBANNED = "unbanned"
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Event:
     """One entry of the server-wide event log.
 

@@ -74,7 +74,7 @@ class _Phase(Enum):
     RECEIVING = "receiving a request"  # request_timeout
     ANSWERING = "answering"  # still under the deadline the request started under
     HANDLING = "handling"  # no deadline: long-polls and streams wait as long as they need
-    SENDING = "sending"  # stream_send_timeout for one write of a long-lived answer
+    SENDING = "sending"  # a long-lived answer writing: stream_send_timeout from its last write
 
 
 class HTTPConnection:
@@ -329,19 +329,27 @@ class HTTPConnection:
         return self.conn.send(h11.Data(data=body)) or b""
 
     async def _send_bytes(self, data: bytes | None) -> None:
-        """Write under the current deadline; a long-lived answer's write gets its own."""
+        """Write under the current deadline; a long-lived answer's writes push their own.
+
+        Each write of a long-lived answer moves the deadline to ``stream_send_timeout`` from
+        now and leaves it there: the stream's next write (an event, or the hub's keep-alive
+        tick, which comes sooner) moves it on, and a peer that stops reading runs it out.
+        """
         if not data:
             return
-        unbounded = self._phase is _Phase.HANDLING
-        if unbounded:
-            self._enter(_Phase.SENDING, self.config.stream_send_timeout)
+        timeout = self.config.stream_send_timeout
+        if self._phase is _Phase.HANDLING or (
+            # Moving a deadline costs more than reading the clock: move it only once half
+            # of it has run (a stalled peer is then cut off within 1/2 to 1 timeout).
+            self._phase is _Phase.SENDING
+            and self._deadline.deadline - trio.current_time() < timeout / 2
+        ):
+            self._enter(_Phase.SENDING, timeout)
         try:
             await self.stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self.conn.send_failed()
             raise _ClientGone from None
-        if unbounded:
-            self._enter(_Phase.HANDLING, None)
 
     async def _send_error_and_close(self, status: int, detail: str) -> None:
         error: errors.ChatError

@@ -80,7 +80,9 @@ class ChatService:
         )
         self._dummy_hash = accounts.dummy_hash(config.scrypt_n)
         self._latest: dict[int, Message] = {}  # messages with comments not yet committed
-        self._dirty_reads: set[str] = set()
+        # Read positions moved by live delivery, not yet applied: applying one is a new
+        # UserState, too dear to make per event per stream. Applied at /connect and flush.
+        self._delivered: dict[str, dict[str, int]] = {}
 
     def now(self) -> int:
         return int(self.clock.now() * 1000)
@@ -101,14 +103,22 @@ class ChatService:
             await self.flush_reads()
 
     async def flush_reads(self) -> None:
-        if not self._dirty_reads:
+        delivered, self._delivered = self._delivered, {}
+        moved = [
+            key for key, positions in delivered.items() if self.state.mark_read(key, positions)
+        ]
+        if not moved:
             return
-        keys, self._dirty_reads = self._dirty_reads, set()
-        batch = Batch(user_states={k: self.state.state_of(k) for k in keys})
-        try:
+        batch = Batch(user_states={k: self.state.state_of(k) for k in moved})
+        # If this write fails the positions stay moved in memory and go with the user's next
+        # write; at worst a restart shows a few delivered messages as unread again.
+        with contextlib.suppress(errors.ChatError):
             await self.store.commit(batch)
-        except errors.ChatError:
-            self._dirty_reads |= keys
+
+    def _apply_delivered(self, key: str) -> None:
+        positions = self._delivered.pop(key, None)
+        if positions:
+            self.state.mark_read(key, positions)
 
     async def _commit(
         self,
@@ -232,6 +242,7 @@ class ChatService:
     async def connect(self, user: User) -> ConnectResult:
         cursor = self.committed_cursor
         size = self.config.history_size
+        self._apply_delivered(user.key)
         plan = self.state.plan_connect(user.key, self.committed_heads, size)
         history = await self._page(chats.GENERAL, plan.history.stop - 1, size)
         unread: list[Message] = []
@@ -395,12 +406,12 @@ class ChatService:
                 found.extend(batch)
             if not found and timeout > 0:
                 with trio.move_on_after(timeout):
-                    try:
-                        first = await sub.receive.receive()
-                    except trio.EndOfChannel:
-                        first = None
-                    if first is not None:
-                        found.extend(e for e in self._drain(first, sub.receive) if e.cursor > head)
+                    while not found:
+                        try:
+                            first = await sub.receive.receive()
+                        except trio.EndOfChannel:
+                            break
+                        found = self._fresh(self._drain(first, sub.receive), head)
             if found:
                 position = max(position, found[-1].cursor)
             self.delivered(user, found)
@@ -438,23 +449,29 @@ class ChatService:
             if batch:
                 await send(batch)
                 self.delivered(user, batch)
+        # No timeout per wait: the hub's keep-alive ticks (None) wake every stream.
         while True:
-            first: Event | None = None
-            with trio.move_on_after(self.config.sse_keepalive_interval):
-                try:
-                    first = await sub.receive.receive()
-                except (trio.EndOfChannel, trio.ClosedResourceError):
-                    return
-            if first is None:
-                await send(None)
-                continue
-            batch = [e for e in self._drain(first, sub.receive) if e.cursor > head]
+            try:
+                first = await sub.receive.receive()
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                return
+            received = self._drain(first, sub.receive)
+            batch = self._fresh(received, head)
             if batch:
                 await send(batch)
                 self.delivered(user, batch)
+            elif None in received:
+                await send(None)
 
     @staticmethod
-    def _drain(first: Event, receive: trio.MemoryReceiveChannel[Event]) -> list[Event]:
+    def _fresh(received: list[Event | None], head: int) -> list[Event]:
+        """The events among ``received`` that replay (up to ``head``) has not already sent."""
+        return [e for e in received if e is not None and e.cursor > head]
+
+    @staticmethod
+    def _drain(
+        first: Event | None, receive: trio.MemoryReceiveChannel[Event | None]
+    ) -> list[Event | None]:
         out = [first]
         while True:
             try:
@@ -493,13 +510,14 @@ class ChatService:
 
     def delivered(self, user: User, events: Iterable[Event]) -> None:
         """Events handed to a live transport count as read for ``/connect``."""
-        positions: dict[str, int] = {}
+        positions = self._delivered.get(user.key)
         for event in events:
             message = event.message
             if event.type is EventType.MESSAGE and message is not None:
-                positions[message.chat] = max(positions.get(message.chat, 0), message.seq)
-        if positions and self.state.mark_read(user.key, positions) is not None:
-            self._dirty_reads.add(user.key)
+                if positions is None:
+                    positions = self._delivered[user.key] = {}
+                if message.seq > positions.get(message.chat, 0):
+                    positions[message.chat] = message.seq
 
     # -- reading helpers ------------------------------------------------------------------
 

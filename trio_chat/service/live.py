@@ -3,6 +3,9 @@
 A subscriber is a bounded memory channel. Publishing never blocks: a subscriber whose buffer
 is full is cut off (its channel closed), and its client resumes from its last cursor --
 replay comes from the durable store, so a slow consumer loses nothing and slows no one.
+
+Keep-alive is the hub's too: one task puts a ``None`` tick into every channel each interval,
+so a stream waits on its channel alone, with no timer of its own per wait.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from trio_chat.domain.models import Event
 @attrs.define(eq=False)
 class Subscriber:
     user: str
-    send: trio.MemorySendChannel[Event]
-    receive: trio.MemoryReceiveChannel[Event]
+    send: trio.MemorySendChannel[Event | None]
+    receive: trio.MemoryReceiveChannel[Event | None]
     overflowed: bool = False
     # Cancelled on overflow, so a consumer blocked writing to a full socket is stopped too.
     scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
@@ -35,7 +38,7 @@ class Hub:
 
     @contextmanager
     def subscribe(self, user: str) -> Iterator[Subscriber]:
-        send, receive = trio.open_memory_channel[Event](self._buffer)
+        send, receive = trio.open_memory_channel[Event | None](self._buffer)
         sub = Subscriber(user, send, receive)
         if self._closed:
             send.close()
@@ -54,14 +57,26 @@ class Hub:
 
     def publish(self, event: Event) -> None:
         for sub in self._audience(event):
-            try:
-                sub.send.send_nowait(event)
-            except trio.WouldBlock:
-                sub.overflowed = True
-                sub.send.close()
-                sub.scope.cancel()
-            except trio.ClosedResourceError:
-                pass
+            self._put(sub, event)
+
+    @staticmethod
+    def _put(sub: Subscriber, item: Event | None) -> None:
+        try:
+            sub.send.send_nowait(item)
+        except trio.WouldBlock:
+            sub.overflowed = True
+            sub.send.close()
+            sub.scope.cancel()
+        except trio.ClosedResourceError:
+            pass
+
+    async def run_keepalive(self, interval: float) -> None:
+        """Tick every subscriber each ``interval`` seconds (streams answer with a comment)."""
+        while True:
+            await trio.sleep(interval)
+            for subs in list(self._by_user.values()):
+                for sub in list(subs):
+                    self._put(sub, None)
 
     def _audience(self, event: Event) -> list[Subscriber]:
         if event.user is not None:
