@@ -290,3 +290,53 @@ async def test_shutdown_finishes_in_flight_and_closes_idle(nursery):
         await stream.aclose()
     with pytest.raises(OSError):
         await trio.open_tcp_stream("127.0.0.1", port)
+
+
+async def test_a_stream_whose_peer_stops_reading_is_cut_off(mock_clock):
+    """A long-lived answer's write that stays blocked for stream_send_timeout ends it."""
+    sent: list[int] = []
+
+    async def endless(request: Request) -> Response:
+        async def body(send) -> None:
+            for i in range(10**6):
+                await send(b"x" * 1000)
+                sent.append(i)
+
+        return Response(200, content_type="text/plain", stream=body)
+
+    router = Router()
+    router.add(Route("GET", "/endless", endless, long_lived=True))
+    config = Config(stream_send_timeout=30)
+    server_end, client_end = trio.testing.lockstep_stream_pair()  # a write waits for a read
+
+    class Idle:
+        shutting_down = False
+
+        def idle(self, scope: trio.CancelScope) -> None:
+            pass
+
+        def busy(self, scope: trio.CancelScope) -> None:
+            pass
+
+    from trio_chat.http.connection import HTTPConnection
+
+    done = trio.Event()
+
+    async def serve() -> None:
+        await HTTPConnection(server_end, router, config, Idle()).run()
+        done.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(serve)
+        await client_end.send_all(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
+        for _ in range(5):  # the client reads a little, then stops
+            await client_end.receive_some(65536)
+        await trio.testing.wait_all_tasks_blocked()
+        written = len(sent)
+        mock_clock.jump(29)
+        await trio.testing.wait_all_tasks_blocked()
+        assert not done.is_set()
+        mock_clock.jump(1)
+        await trio.testing.wait_all_tasks_blocked()
+        assert done.is_set()
+    assert len(sent) == written  # nothing more was written once the peer stopped

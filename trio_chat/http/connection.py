@@ -78,6 +78,21 @@ class _Phase(Enum):
 
 
 class HTTPConnection:
+    # Thousands of these live for hours (one per open event stream): no per-instance dict.
+    __slots__ = (
+        "_deadline",
+        "_drain_on_close",
+        "_head_request",
+        "_phase",
+        "_received",
+        "_started",
+        "config",
+        "conn",
+        "lifecycle",
+        "router",
+        "stream",
+    )
+
     def __init__(
         self, stream: trio.abc.Stream, router: Router, config: Config, lifecycle: Lifecycle
     ) -> None:

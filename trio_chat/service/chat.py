@@ -408,10 +408,9 @@ class ChatService:
                 with trio.move_on_after(timeout):
                     while not found:
                         try:
-                            first = await sub.receive.receive()
+                            found = self._fresh(await sub.take(), head)
                         except trio.EndOfChannel:
                             break
-                        found = self._fresh(self._drain(first, sub.receive), head)
             if found:
                 position = max(position, found[-1].cursor)
             self.delivered(user, found)
@@ -430,8 +429,7 @@ class ChatService:
         cursor, losing nothing).
         """
         with self.hub.subscribe(user.key) as sub:
-            with sub.scope:
-                await self._stream(user, since, send, sub)
+            await self._stream(user, since, send, sub)
             if sub.overflowed:
                 raise errors.SlowConsumer
 
@@ -452,10 +450,9 @@ class ChatService:
         # No timeout per wait: the hub's keep-alive ticks (None) wake every stream.
         while True:
             try:
-                first = await sub.receive.receive()
-            except (trio.EndOfChannel, trio.ClosedResourceError):
+                received = await sub.take()
+            except trio.EndOfChannel:
                 return
-            received = self._drain(first, sub.receive)
             batch = self._fresh(received, head)
             if batch:
                 await send(batch)
@@ -467,17 +464,6 @@ class ChatService:
     def _fresh(received: list[Event | None], head: int) -> list[Event]:
         """The events among ``received`` that replay (up to ``head``) has not already sent."""
         return [e for e in received if e is not None and e.cursor > head]
-
-    @staticmethod
-    def _drain(
-        first: Event | None, receive: trio.MemoryReceiveChannel[Event | None]
-    ) -> list[Event | None]:
-        out = [first]
-        while True:
-            try:
-                out.append(receive.receive_nowait())
-            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                return out
 
     async def _replay(
         self, user: User, after: int, head: int, limit: int

@@ -1,33 +1,103 @@
 """Live fan-out: every open event stream and waiting long-poll, per user.
 
-A subscriber is a bounded memory channel. Publishing never blocks: a subscriber whose buffer
-is full is cut off (its channel closed), and its client resumes from its last cursor --
-replay comes from the durable store, so a slow consumer loses nothing and slows no one.
+A subscriber is a bounded inbox. Publishing never blocks: a subscriber whose inbox is full
+is cut off (closed), and its client resumes from its last cursor -- replay comes from the
+durable store, so a slow consumer loses nothing and slows no one. A consumer stuck writing
+to a peer that stopped reading is cut off by the connection's write deadline.
 
-Keep-alive is the hub's too: one task puts a ``None`` tick into every channel each interval,
-so a stream waits on its channel alone, with no timer of its own per wait.
+Keep-alive is the hub's too: one task puts a ``None`` tick into every inbox each interval,
+so a stream waits on its inbox alone, with no timer of its own per wait.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
 
-import attrs
 import trio
 
 from trio_chat.domain import chats
 from trio_chat.domain.models import Event
 
+# What an inbox holds: an event, or None for a keep-alive tick.
+Item = Event | None
 
-@attrs.define(eq=False)
+
 class Subscriber:
-    user: str
-    send: trio.MemorySendChannel[Event | None]
-    receive: trio.MemoryReceiveChannel[Event | None]
-    overflowed: bool = False
-    # Cancelled on overflow, so a consumer blocked writing to a full socket is stopped too.
-    scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    """One stream's or long-poll's inbox: a bounded list and at most one waiting task.
+
+    Lighter than a memory channel (an idle stream holds one of these for hours, and a server
+    holds thousands), and ``take`` hands over everything pending at once, which is what a
+    stream wants: one write for all it has fallen behind by.
+    """
+
+    __slots__ = ("_closed", "_items", "_limit", "_waiter", "overflowed", "user")
+
+    def __init__(self, user: str, limit: int) -> None:
+        self.user = user
+        self._limit = limit
+        self._items: list[Item] = []
+        self._waiter: trio.lowlevel.Task | None = None
+        self._closed = False
+        self.overflowed = False
+
+    def put(self, item: Item) -> None:
+        """Queue an item without blocking; past the limit the subscriber is cut off."""
+        if self._closed:
+            return
+        if len(self._items) >= self._limit:
+            self.overflowed = True
+            self.close()
+            return
+        self._items.append(item)
+        self._wake()
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None:
+            task, self._waiter = self._waiter, None
+            trio.lowlevel.reschedule(task)
+
+    async def take(self) -> list[Item]:
+        """Everything queued, waiting for at least one item; EndOfChannel once closed."""
+        if self._items or self._closed:
+            await trio.lowlevel.checkpoint()
+        else:
+            self._waiter = trio.lowlevel.current_task()
+
+            def abort(_: object) -> trio.lowlevel.Abort:
+                self._waiter = None
+                return trio.lowlevel.Abort.SUCCEEDED
+
+            await trio.lowlevel.wait_task_rescheduled(abort)
+        if self._closed:
+            # Closed: what was queued is dropped, as the client resumes from its cursor.
+            raise trio.EndOfChannel
+        items, self._items = self._items, []
+        return items
+
+
+class Subscription:
+    """``with hub.subscribe(user) as sub:`` -- registered for exactly the ``with`` block."""
+
+    __slots__ = ("_hub", "_sub")
+
+    def __init__(self, hub: Hub, sub: Subscriber) -> None:
+        self._hub = hub
+        self._sub = sub
+
+    def __enter__(self) -> Subscriber:
+        return self._sub
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._hub._remove(self._sub)
 
 
 class Hub:
@@ -36,39 +106,25 @@ class Hub:
         self._by_user: dict[str, set[Subscriber]] = {}
         self._closed = False
 
-    @contextmanager
-    def subscribe(self, user: str) -> Iterator[Subscriber]:
-        send, receive = trio.open_memory_channel[Event | None](self._buffer)
-        sub = Subscriber(user, send, receive)
+    def subscribe(self, user: str) -> Subscription:
+        sub = Subscriber(user, self._buffer)
         if self._closed:
-            send.close()
+            sub.close()
         else:
             self._by_user.setdefault(user, set()).add(sub)
-        try:
-            yield sub
-        finally:
-            subs = self._by_user.get(user)
-            if subs is not None:
-                subs.discard(sub)
-                if not subs:
-                    del self._by_user[user]
-            send.close()
-            receive.close()
+        return Subscription(self, sub)
+
+    def _remove(self, sub: Subscriber) -> None:
+        sub.close()
+        subs = self._by_user.get(sub.user)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._by_user[sub.user]
 
     def publish(self, event: Event) -> None:
         for sub in self._audience(event):
-            self._put(sub, event)
-
-    @staticmethod
-    def _put(sub: Subscriber, item: Event | None) -> None:
-        try:
-            sub.send.send_nowait(item)
-        except trio.WouldBlock:
-            sub.overflowed = True
-            sub.send.close()
-            sub.scope.cancel()
-        except trio.ClosedResourceError:
-            pass
+            sub.put(event)
 
     async def run_keepalive(self, interval: float) -> None:
         """Tick every subscriber each ``interval`` seconds (streams answer with a comment)."""
@@ -76,7 +132,7 @@ class Hub:
             await trio.sleep(interval)
             for subs in list(self._by_user.values()):
                 for sub in list(subs):
-                    self._put(sub, None)
+                    sub.put(None)
 
     def _audience(self, event: Event) -> list[Subscriber]:
         if event.user is not None:
@@ -96,7 +152,7 @@ class Hub:
         self._closed = True
         for subs in self._by_user.values():
             for sub in subs:
-                sub.send.close()
+                sub.close()
 
     @property
     def subscriber_count(self) -> int:
