@@ -340,3 +340,22 @@ async def test_a_stream_whose_peer_stops_reading_is_cut_off(mock_clock):
         await trio.testing.wait_all_tasks_blocked()
         assert done.is_set()
     assert len(sent) == written  # nothing more was written once the peer stopped
+
+
+async def test_a_pipelined_request_that_stalls_gets_408(mock_clock, nursery):
+    server = await start(nursery, Config(port=0, request_timeout=10, keepalive_timeout=1000))
+    stream = await server.connect()
+    # One whole request, then the start of a second whose body never comes.
+    await stream.send_all(
+        b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc"
+    )
+    ((status, _, _),) = await read_responses(stream, 1)
+    assert status == 200
+    await trio.testing.wait_all_tasks_blocked()
+    mock_clock.jump(10)
+    data = b""
+    while chunk := await stream.receive_some(65536):
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 408 ")
+    await server.close()

@@ -3,12 +3,14 @@
 Theory of operation
 -------------------
 The loop waits for a request to start (the keep-alive wait, which shutdown may interrupt),
-then receives the whole request -- head and body -- under one deadline (408 when it runs
-out, which is what cuts off a slowloris). Size limits are ours: h11 enforces the head limit
-through ``max_incomplete_event_size`` (431); the body limit is checked against
-Content-Length before any of the body is read, and against the running total for chunked
-bodies (413). Then the handler runs, and its response is written. Pipelined requests wait
-in h11's buffer and are answered in order.
+then receives the whole request -- head and body -- and answers it. One cancel scope spans
+the connection's life and its deadline follows the phase (see ``_Phase``): keep-alive while
+idle, the request deadline once a request is arriving in pieces (408 when it runs out,
+which is what cuts off a slowloris), none while a long-poll or stream waits, and a write
+deadline for each of their writes. Size limits are ours: the head limit (431) through h11's
+``max_incomplete_event_size`` and our own count for a head that arrived whole; the body
+limit against Content-Length before any of the body is read, and against the running total
+for chunked bodies (413). Pipelined requests wait in h11's buffer and are answered in order.
 
 We read from the socket only when h11 says ``NEED_DATA``; if a send fails we tell h11
 (``send_failed``) and give up on the connection. A protocol error is answered with h11's
@@ -165,7 +167,6 @@ class HTTPConnection:
     async def _serve_one(self) -> bool:
         """Receive one request and answer it; False if the connection must close."""
         self._started = time.perf_counter()
-        self._phase = _Phase.ANSWERING
         try:
             request = await self._read_request()
         except h11.RemoteProtocolError as exc:
