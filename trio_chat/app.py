@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 
 import trio
@@ -59,11 +58,6 @@ class ChatServer:
                             snapshot.cursor,
                             config.data_dir,
                         )
-                        # Everything loaded so far lives as long as the server: keep the
-                        # cyclic GC from walking it again and again (long pauses, late events).
-                        gc.collect()
-                        gc.freeze()
-                        gc.set_threshold(20_000, 20, 20)
                         task_status.started(address)
                         await self._shutdown.wait()
                         log.info("shutting down: no new connections, finishing requests")

@@ -145,7 +145,7 @@ class Api:
             raise errors.InvalidRequest.field(
                 "$.reason", f"reason must be at most {REPORT_REASON_MAX} characters"
             )
-        result = await self.service.report(user, body.username)
+        result = await self.service.report(user, body.username, body.reason)
         return Response.json(
             201,
             {

@@ -327,7 +327,7 @@ class ChatService:
         await self._commit(Batch(), events=[comment_event], updates=[message_event])
         return comment
 
-    async def report(self, reporter: User, target: str) -> ReportResult:
+    async def report(self, reporter: User, target: str, reason: str | None = None) -> ReportResult:
         target_user = self.state.require_user(target)
         key = target_user.key
         previous = self.state.state_of(key)
@@ -337,6 +337,13 @@ class ChatService:
             Batch(user_states={key: self.state.state_of(key)}),
             events=events,
             undo=lambda: self.state.restore({key: previous}),
+        )
+        log.info(
+            "report user=%s by=%s reports=%d reason=%r",
+            result.target.name,
+            reporter.name,
+            result.reports,
+            reason,
         )
         if result.banned_until is not None and result.event is not None:
             self._arm_ban(key, result.banned_until)
