@@ -235,3 +235,17 @@ async def test_idle_streams_get_a_keep_alive_comment_at_least_every_15_s(
         sent = await (await make_user("alice")).send("still there?")
         (event,) = await stream.read(1)
     assert event["message"]["id"] == sent["id"]
+
+
+async def test_replay_shows_messages_as_they_were_sent_then_their_comments(make_user):
+    alice = await make_user("alice")
+    start = (await alice.get("/updates", params={"timeout": "0"})).json()["cursor"]
+    message = await alice.send("hi")
+    await alice.post("/comment", {"message_id": message["id"], "text": "first!"})
+    body = (await alice.get("/updates", params={"since": start, "timeout": "0"})).json()
+    sent, commented = body["events"]
+    assert sent["message"]["id"] == message["id"] and sent["message"]["comments"] == []
+    assert commented["type"] == "comment" and commented["comment"]["text"] == "first!"
+    # /messages shows the message as it is now.
+    (now,) = (await alice.get("/messages")).json()["messages"]
+    assert [c["text"] for c in now["comments"]] == ["first!"]

@@ -484,18 +484,10 @@ class ChatService:
                 position = cursor
                 if event is None or not self.state.visible(user.key, event):
                     continue
-                if event.type is EventType.MESSAGE and event.message is not None:
-                    # The log keeps each message as it is now (with later comments); the
-                    # event as it happened had none. Those comments follow as events.
-                    event = attrs.evolve(
-                        event,
-                        message=attrs.evolve(
-                            event.message,
-                            comments=tuple(
-                                c for c in event.message.comments if _cursor_of(c.id) <= cursor
-                            ),
-                        ),
-                    )
+                if event.message is not None and event.message.comments:
+                    # The log keeps each message as it is now; the event as it happened had
+                    # no comments yet. They follow as events of their own.
+                    event = attrs.evolve(event, message=attrs.evolve(event.message, comments=()))
                 found.append(event)
                 if len(found) >= limit:
                     break
@@ -544,6 +536,3 @@ class ChatService:
             return None
         return event.message
 
-
-def _cursor_of(comment_id: str) -> int:
-    return int(comment_id[1:])
