@@ -6,7 +6,9 @@ import argparse
 import contextlib
 import gc
 import logging
+import logging.handlers
 import os
+import queue
 import re
 import resource
 import signal
@@ -172,14 +174,23 @@ def config_from(args: argparse.Namespace, environ: dict[str, str]) -> Config:
     return config
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def setup_logging(level: str) -> logging.handlers.QueueListener:
+    """Log to stderr from a thread of its own; the caller stops the returned listener.
+
+    Writing to stderr can block (a full pipe, a slow terminal) and the event loop must not:
+    records are queued and a QueueListener thread writes them.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    root = logging.getLogger()
+    root.handlers[:] = [logging.handlers.QueueHandler(records)]
+    root.setLevel(level.upper())
     # Lifecycle lines (listening, ready, stopping) are always shown.
     logging.getLogger("trio_chat.lifecycle").setLevel(logging.INFO)
+    listener = logging.handlers.QueueListener(records, handler)
+    listener.start()
+    return listener
 
 
 def raise_open_file_limit() -> None:
@@ -229,7 +240,7 @@ def tune_gc_for_a_long_lived_server() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = config_from(args, dict(os.environ))
-    setup_logging(config.log_level)
+    listener = setup_logging(config.log_level)
     raise_open_file_limit()
     status = 0
     try:
@@ -238,4 +249,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Arrives wrapped in the nursery's ExceptionGroup; say it as one sentence.
         logging.getLogger("trio_chat.lifecycle").error("cannot start: %s", group.exceptions[0])
         status = 1
+    finally:
+        listener.stop()  # writes out what is queued
     return status

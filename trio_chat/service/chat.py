@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 import attrs
@@ -79,6 +80,9 @@ class ChatService:
             config.login_failure_limit, int(config.login_failure_window * 1000)
         )
         self._dummy_hash = accounts.dummy_hash(config.scrypt_n)
+        # scrypt costs tens of milliseconds of CPU and 16 MiB of memory per hash: at most one
+        # per core at a time, so a flood of logins queues up instead of swamping the machine.
+        self._hashing = trio.CapacityLimiter(os.cpu_count() or 1)
         self._latest: dict[int, Message] = {}  # messages with comments not yet committed
         # Read positions moved by live delivery, not yet applied: applying one is a new
         # UserState, too dear to make per event per stream. Applied at /connect and flush.
@@ -172,7 +176,8 @@ class ChatService:
         if self.state.find_user(name) is not None:
             raise errors.UsernameTaken(f"the username {name!r} is taken")
         password_hash = await trio.to_thread.run_sync(
-            lambda: accounts.hash_password(password, n=self.config.scrypt_n)
+            lambda: accounts.hash_password(password, n=self.config.scrypt_n),
+            limiter=self._hashing,
         )
         now = self.now()
         user = self.state.register(name, password_hash, now)
@@ -203,7 +208,9 @@ class ChatService:
             )
         user = self.state.find_user(name)
         stored = user.password_hash if user is not None else self._dummy_hash
-        ok = await trio.to_thread.run_sync(accounts.verify_password, password, stored)
+        ok = await trio.to_thread.run_sync(
+            accounts.verify_password, password, stored, limiter=self._hashing
+        )
         if user is None or not ok:
             self.throttle.record_failure(key, self.now())
             raise errors.BadCredentials()
@@ -535,4 +542,3 @@ class ChatService:
         if not self.state.can_see(user.key, event.message.chat):
             return None
         return event.message
-
