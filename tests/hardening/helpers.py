@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import httpx
 import trio
 
 STATUS_LINE = re.compile(rb"HTTP/1\.1 ([1-5][0-9][0-9]) [\x20-\x7e]*")
@@ -295,3 +296,20 @@ async def server_process(
                 if process.returncode is None:
                     process.kill()
                     await process.wait()
+
+
+async def page_all(client: httpx.AsyncClient, token: str, **query: str) -> list[dict]:
+    """A whole chat by ``before`` paging, newest page first; returned oldest first."""
+    out: list[dict] = []
+    before: str | None = None
+    while True:
+        params = {**query, "limit": "100"} | ({"before": before} if before else {})
+        response = await client.get(
+            "/messages", params=params, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == 200, response.text
+        page = response.json()["messages"]
+        if not page:
+            return out
+        out[:0] = page
+        before = page[0]["id"]

@@ -13,27 +13,10 @@ import trio
 import trio.testing
 
 from tests.conftest import PASSWORD, register
-from tests.hardening.helpers import Conn, request, server_process, wait_until
+from tests.hardening.helpers import Conn, page_all, request, server_process, wait_until
 from trio_chat.storage import ShelfStore
 
 # -- SIGKILL during a send storm ------------------------------------------------------------
-
-
-async def read_all_messages(client: httpx.AsyncClient, token: str) -> list[dict]:
-    """The whole common chat, newest page first, by ``before`` paging; oldest first."""
-    out: list[dict] = []
-    before: str | None = None
-    while True:
-        params = {"limit": "100"} | ({"before": before} if before else {})
-        response = await client.get(
-            "/messages", params=params, headers={"Authorization": f"Bearer {token}"}
-        )
-        assert response.status_code == 200, response.text
-        page = response.json()["messages"]
-        if not page:
-            return out
-        out[:0] = page
-        before = page[0]["id"]
 
 
 @pytest.mark.slow
@@ -86,7 +69,7 @@ async def test_sigkill_during_a_send_storm_loses_no_acknowledged_message(tmp_pat
         assert not [line for line in server.log if re.search(r"ERROR|WARNING|repair", line)]
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
             token = tokens["storm0"]  # sessions survived too
-            messages = await read_all_messages(client, token)
+            messages = await page_all(client, token)
             ids = [m["id"] for m in messages]
             assert len(ids) == len(set(ids)), "duplicated messages"
             found = {m["id"]: m["text"] for m in messages}

@@ -14,7 +14,7 @@ import pytest
 import trio
 
 from tests.conftest import PASSWORD
-from tests.hardening.helpers import request, server_process
+from tests.hardening.helpers import page_all, request, server_process
 
 CLIENTS = 200
 DURATION = 30.0
@@ -45,22 +45,6 @@ class Tally:
         self.statuses[(name, response.status_code)] += 1
         assert response.status_code < 500, (name, response.status_code, response.text)
         return response
-
-
-async def page_all(client: httpx.AsyncClient, token: str, **query: str) -> list[dict]:
-    out: list[dict] = []
-    before: str | None = None
-    while True:
-        params = {**query, "limit": "100"} | ({"before": before} if before else {})
-        response = await client.get(
-            "/messages", params=params, headers={"Authorization": f"Bearer {token}"}
-        )
-        assert response.status_code == 200, response.text
-        page = response.json()["messages"]
-        if not page:
-            return out
-        out[:0] = page
-        before = page[0]["id"]
 
 
 async def simulate(
