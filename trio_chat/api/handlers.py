@@ -20,7 +20,7 @@ from trio_chat.clock import format_optional_ms
 from trio_chat.domain import chats
 from trio_chat.domain.models import Event, User
 from trio_chat.domain.ratelimit import RateStatus
-from trio_chat.http.messages import ChunkSender, Request, Response
+from trio_chat.http.messages import ChunkSender, Request, Response, dump_json
 from trio_chat.http.routing import Route, Router
 from trio_chat.service.chat import ChatService
 
@@ -203,8 +203,6 @@ class Api:
 
     async def openapi_json(self, request: Request) -> Response:
         if self._openapi is None:
-            from trio_chat.http.messages import dump_json
-
             self._openapi = dump_json(openapi.document(self.config))
         return Response(status=200, body=self._openapi)
 

@@ -178,10 +178,12 @@ AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 def _op(summary: str, responses: dict[str, Schema], *, auth: bool = True, **extra: Any) -> Schema:
-    op: Schema = {"summary": summary, "responses": responses, **extra}
+    # Any call can meet the connection cap (overloaded) or a storage failure
+    # (storage_unavailable): both are 503.
+    op: Schema = {"summary": summary, "responses": {**responses, **_errors(503)}, **extra}
     if auth:
         op["security"] = AUTH
-        op["responses"] = {**responses, **_errors(401)}
+        op["responses"] = {**op["responses"], **_errors(401)}
     return op
 
 

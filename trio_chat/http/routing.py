@@ -20,8 +20,6 @@ class Route:
     # Held open for a long time (long-poll, event streams): the connection watches for the
     # client going away while it runs, and it does not count against the request deadline.
     long_lived: bool = False
-    # For /openapi.json: filled in by the API layer.
-    meta: dict[str, object] = attrs.field(factory=dict, eq=False)
 
 
 class Router:

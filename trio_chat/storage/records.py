@@ -10,8 +10,7 @@ from typing import Any, TypeVar, get_origin
 
 import cattrs
 
-from trio_chat.domain.models import Event, EventType, Session, User
-from trio_chat.domain.state import UserState
+from trio_chat.domain.models import EventType
 
 SCHEMA_VERSION = 1
 
@@ -38,4 +37,4 @@ def load(raw: Any, cls: type[T]) -> T:
     return _converter.structure(raw, cls)
 
 
-__all__ = ["SCHEMA_VERSION", "Event", "Session", "User", "UserState", "dump", "load"]
+__all__ = ["SCHEMA_VERSION", "dump", "load"]
