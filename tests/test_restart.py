@@ -38,3 +38,32 @@ async def test_restart_keeps_everything(nursery, config):
         taken = await client.post("/register", json={"username": "Bob", "password": "x" * 8})
         assert taken.status_code == 409
     await server.stop()
+
+
+async def test_comments_on_the_oldest_and_middle_messages_survive_a_restart(nursery, config):
+    # A comment rewrites its message in the log; that must not move the chat's head back to
+    # the commented message (which lost every newer message at the next start).
+    server = await start_server(nursery, config)
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        alice = await register(client, "alice")
+        sent = [await alice.send(f"m{i}") for i in range(1, 5)]
+        for target in (sent[0], sent[1]):  # the oldest and a middle one
+            response = await alice.post("/comment", {"message_id": target["id"], "text": "re"})
+            assert response.status_code == 201
+        before = (await alice.get("/messages")).json()["messages"]
+        token = alice.token
+    assert [m["id"] for m in before] == [m["id"] for m in sent]
+    await server.stop()
+
+    for round_ in range(2):
+        server = await start_server(nursery, config)
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            auth = {"Authorization": f"Bearer {token}"}
+            after = (await client.get("/messages", headers=auth)).json()["messages"]
+            assert after == before
+            # A send after the restart takes a new place; it overwrites nobody's.
+            response = await client.post("/send", headers=auth, json={"text": f"new {round_}"})
+            assert response.status_code == 201
+            before = [*before, response.json()["message"]]
+            assert (await client.get("/messages", headers=auth)).json()["messages"] == before
+        await server.stop()

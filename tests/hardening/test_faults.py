@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import re
 import shutil
 import sqlite3
@@ -19,42 +20,87 @@ from trio_chat.storage import ShelfStore
 # -- SIGKILL during a send storm ------------------------------------------------------------
 
 
+KILL_ROUNDS = 3
+ACKS_PER_ROUND = 300
+
+
+async def storm_until_killed(server, tokens, acked, comments, attempted) -> None:
+    """Six clients send and comment (on the oldest, a middle and the newest messages) until
+    ``ACKS_PER_ROUND`` more answers arrived; then the server is SIGKILLed mid-storm."""
+    enough = trio.Event()
+    target = len(acked) + len(comments) + ACKS_PER_ROUND
+
+    async def storm(name: str, rng: random.Random) -> None:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            headers = {"Authorization": f"Bearer {tokens[name]}"}
+            for n in range(100_000):
+                text = f"{name} #{n} {rng.random()}"
+                attempted.add(text)
+                ids = list(acked)
+                if n % 2 and ids:
+                    on = rng.choice([ids[0], ids[len(ids) // 2], ids[-1], rng.choice(ids)])
+                    path, body = "/comment", {"message_id": on, "text": text}
+                else:
+                    path, body = "/send", {"text": text}
+                try:
+                    response = await client.post(path, json=body, headers=headers)
+                except httpx.TransportError:
+                    return  # the server is gone
+                assert response.status_code == 201, response.text
+                if path == "/send":
+                    acked[response.json()["message"]["id"]] = text
+                else:
+                    comments[response.json()["comment"]["id"]] = (on, text)
+                if len(acked) + len(comments) >= target:
+                    enough.set()
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            for i, name in enumerate(tokens):
+                nursery.start_soon(storm, name, random.Random(f"{name}{target}{i}"))
+            await enough.wait()
+            server.process.kill()  # SIGKILL, mid-storm: requests are in flight
+            await server.process.wait()
+    assert server.process.returncode == -9
+
+
+async def check_nothing_acknowledged_was_lost(client, token, acked, comments, attempted):
+    messages = await page_all(client, token)
+    ids = [m["id"] for m in messages]
+    assert len(ids) == len(set(ids)), "duplicated messages"
+    found = {m["id"]: m["text"] for m in messages}
+    lost = {i: t for i, t in acked.items() if found.get(i) != t}
+    assert not lost, f"{len(lost)} acknowledged messages lost: {list(lost.items())[:5]}"
+    # Nothing appears that nobody sent.
+    assert set(found.values()) <= attempted
+    stored_comments = {
+        c["id"]: (c["message_id"], c["text"]) for m in messages for c in m["comments"]
+    }
+    lost_comments = {i: c for i, c in comments.items() if stored_comments.get(i) != c}
+    assert not lost_comments, f"{len(lost_comments)} acknowledged comments lost"
+    return messages
+
+
 @pytest.mark.slow
-async def test_sigkill_during_a_send_storm_loses_no_acknowledged_message(tmp_path):
+async def test_sigkill_during_a_send_and_comment_storm_loses_nothing_acknowledged(tmp_path):
     data_dir = tmp_path / "data"
     acked: dict[str, str] = {}  # message id -> text, for every 201
+    comments: dict[str, tuple[str, str]] = {}  # comment id -> (message id, text)
     attempted: set[str] = set()  # every text sent (some may have landed without an answer)
     tokens: dict[str, str] = {}
-    enough = trio.Event()
 
-    async with server_process(data_dir, "--rate-limit-count", "0") as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
-            for i in range(6):
-                tokens[f"storm{i}"] = (await register(client, f"storm{i}")).token
-
-        async def storm(name: str) -> None:
+    for _ in range(KILL_ROUNDS):
+        async with server_process(data_dir, "--rate-limit-count", "0") as server:
             async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
-                headers = {"Authorization": f"Bearer {tokens[name]}"}
-                for n in range(100_000):
-                    text = f"{name} #{n}"
-                    attempted.add(text)
-                    try:
-                        response = await client.post("/send", json={"text": text}, headers=headers)
-                    except httpx.TransportError:
-                        return  # the server is gone
-                    assert response.status_code == 201, response.text
-                    acked[response.json()["message"]["id"]] = text
-                    if len(acked) >= 300:
-                        enough.set()
-
-        with trio.fail_after(60):
-            async with trio.open_nursery() as nursery:
-                for name in tokens:
-                    nursery.start_soon(storm, name)
-                await enough.wait()
-                server.process.kill()  # SIGKILL, mid-storm: requests are in flight
-                await server.process.wait()
-        assert server.process.returncode == -9
+                if not tokens:
+                    for i in range(6):
+                        tokens[f"storm{i}"] = (await register(client, f"storm{i}")).token
+                else:  # everything from the rounds before is still there
+                    token = tokens["storm0"]
+                    await check_nothing_acknowledged_was_lost(
+                        client, token, acked, comments, attempted
+                    )
+            await storm_until_killed(server, tokens, acked, comments, attempted)
 
     # The database is consistent as the crash left it (checked on a copy, so the server
     # below opens the original untouched).
@@ -69,29 +115,29 @@ async def test_sigkill_during_a_send_storm_loses_no_acknowledged_message(tmp_pat
         assert not [line for line in server.log if re.search(r"ERROR|WARNING|repair", line)]
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
             token = tokens["storm0"]  # sessions survived too
-            messages = await page_all(client, token)
+            messages = await check_nothing_acknowledged_was_lost(
+                client, token, acked, comments, attempted
+            )
             ids = [m["id"] for m in messages]
-            assert len(ids) == len(set(ids)), "duplicated messages"
-            found = {m["id"]: m["text"] for m in messages}
-            lost = {i: t for i, t in acked.items() if found.get(i) != t}
-            assert not lost, f"{len(lost)} acknowledged messages lost: {list(lost.items())[:5]}"
-            # Nothing appears that nobody sent; at most the in-flight ones beyond the 201s.
-            assert set(found.values()) <= attempted
-            assert len(found) - len(acked) <= len(tokens)
+            # At most the requests in flight at each kill landed without an answer.
+            assert len(messages) - len(acked) <= len(tokens) * KILL_ROUNDS
             # The replay agrees with the paging.
             updates = await client.get(
                 "/updates",
                 params={"since": "0", "timeout": "0"},
                 headers={"Authorization": f"Bearer {token}"},
             )
-            events = updates.json()["events"]
+            events = [e for e in updates.json()["events"] if e["type"] == "message"]
             assert [e["message"]["id"] for e in events][: len(ids)] == ids[: len(events)]
             # And the server takes new writes.
             sent = await client.post(
                 "/send", json={"text": "after"}, headers={"Authorization": f"Bearer {token}"}
             )
             assert sent.status_code == 201
-    print(f"{len(acked)} acknowledged, {len(found)} stored; {ready.split(': ', 1)[1]}")
+    print(
+        f"{len(acked)} messages and {len(comments)} comments acknowledged, "
+        f"{len(messages)} messages stored; {ready.split(': ', 1)[1]}"
+    )
 
 
 # -- storage errors --------------------------------------------------------------------------

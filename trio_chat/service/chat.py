@@ -137,7 +137,9 @@ class ChatService:
         ``events`` are new log entries; ``updates`` rewrite existing ones (a message that
         gained a comment) and are stored, not published.
         """
-        for event in (*updates, *events):
+        for event in updates:
+            batch.update_event(event)
+        for event in events:
             batch.add_event(event)
 
         def committed() -> None:

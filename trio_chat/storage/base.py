@@ -28,12 +28,20 @@ class Batch:
     cursor: int = 0  # the log head after this batch (0: unchanged)
 
     def add_event(self, event: Event) -> None:
+        """A new entry of the log: it moves the log head, and a message its chat's head."""
         self.events[event.cursor] = event
         self.cursor = max(self.cursor, event.cursor)
         message = event.message
         if message is not None and event.type == "message":
             self.chat_index[(message.chat, message.seq)] = message.cursor
             self.heads[message.chat] = max(self.heads.get(message.chat, 0), message.seq)
+
+    def update_event(self, event: Event) -> None:
+        """Rewrite an entry already in the log (a message that gained a comment).
+
+        Only the record changes: an older message must never pass for its chat's head.
+        """
+        self.events[event.cursor] = event
 
     def merge(self, later: Batch) -> None:
         """Fold a later batch into this one (later writes win, heads only grow)."""
