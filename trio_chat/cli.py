@@ -23,7 +23,7 @@ import trio
 
 from trio_chat.app import ChatServer
 from trio_chat.config import Config
-from trio_chat.storage.shelf import StoreVersionError
+from trio_chat.storage.shelf import StoreError
 
 ENV_PREFIX = "TRIO_CHAT_"
 _DURATION = re.compile(r"(\d+(?:\.\d+)?|\.\d+)([smhd]?)")
@@ -245,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     status = 0
     try:
         trio.run(serve, config)
-    except* (OSError, sqlite3.Error, StoreVersionError) as group:
+    except* (OSError, sqlite3.Error, StoreError) as group:
         # Arrives wrapped in the nursery's ExceptionGroup; say it as one sentence.
         logging.getLogger("trio_chat.lifecycle").error("cannot start: %s", group.exceptions[0])
         status = 1

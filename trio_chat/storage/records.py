@@ -12,7 +12,8 @@ import cattrs
 
 from trio_chat.domain.models import EventType
 
-SCHEMA_VERSION = 1
+# 2: same records as 1; a schema 1 store is checked and repaired once (see shelf.py).
+SCHEMA_VERSION = 2
 
 _converter = cattrs.Converter(omit_if_default=True)
 

@@ -18,10 +18,18 @@ meta         ``cursor``,         the log head, each chat's head, the schema
 
 Start-up loads users, sessions, user states and meta; events and the chat index are only
 ever read by key, so opening a store with a million messages costs what an empty one does.
+
+The event log is the truth; the chat index and the heads are derived from it. Heads only
+ever grow. Start-up checks, with a few lookups, that nothing lies past a recorded head, and
+rebuilds the index and heads from the log when something does -- as it must for stores
+written by schema 1, whose comments could move a chat's head back (see ``_repair``).
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import pickle
 import shelve
 import sqlite3
 from collections.abc import Sequence
@@ -34,12 +42,25 @@ from trio_chat.storage import records
 from trio_chat.storage.base import Batch, Snapshot
 from trio_chat.storage.sqlite_mapping import SqliteMapping, connect
 
+log = logging.getLogger("trio_chat.storage")
+
 FILENAME = "trio-chat.sqlite3"
 TABLES = ("users", "sessions", "user_states", "events", "chat_index", "meta")
 PICKLE_PROTOCOL = 5
+# Schema 1 stores may hold the damage of a bug (a comment moved its chat's head back to the
+# commented message): they are repaired once, on the first start that reads them.
+REPAIRED_SCHEMAS = (1,)
 
 
-class StoreVersionError(Exception):
+class StoreError(Exception):
+    """The data directory holds something the server must not start on."""
+
+
+class StoreVersionError(StoreError):
+    pass
+
+
+class StoreDamaged(StoreError):
     pass
 
 
@@ -69,14 +90,54 @@ class ShelfStore:
     def __init__(self, data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / FILENAME
-        self._writer = _Shelves(connect(str(self.path)), create=True)
+        if not self.path.exists():
+            _create(self.path)
+        self._reader = _Shelves(connect(str(self.path), readonly=True), create=False)
+        try:
+            self._check_tables()  # before the writer's first write (WAL mode) touches the file
+            self._writer = _Shelves(connect(str(self.path)), create=False)
+        except BaseException:
+            self._reader.conn.close()
+            raise
+        try:
+            self._check_schema()
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_tables(self) -> None:
+        found = {row[0] for row in self._reader.conn.execute("SELECT name FROM sqlite_master")}
+        missing = [t for t in TABLES if t not in found]
+        if missing:
+            # An existing file is never taken for a new store: a zero-length or foreign file
+            # would otherwise start as an empty server and hide that the data is gone.
+            raise StoreDamaged(
+                f"{self.path} is not a trio-chat store (empty or damaged: no {missing[0]} "
+                "table); restore it from a backup, or remove it to start empty"
+            )
+
+    def _check_schema(self) -> None:
+        """Refuse a store of another version; repair what a known bug damaged."""
         meta = self._writer["meta"]
         version = meta.get("schema")
-        if version is None:
-            self._transaction(lambda: meta.__setitem__("schema", records.SCHEMA_VERSION))
-        elif version != records.SCHEMA_VERSION:
-            raise StoreVersionError(f"{self.path} has schema {version}, expected 1")
-        self._reader = _Shelves(connect(str(self.path), readonly=True), create=False)
+        if version != records.SCHEMA_VERSION and version not in REPAIRED_SCHEMAS:
+            raise StoreVersionError(
+                f"{self.path} has schema {version}, expected {records.SCHEMA_VERSION}"
+            )
+        if version in REPAIRED_SCHEMAS or self._past_a_head():
+            self._repair()
+
+    def _past_a_head(self) -> bool:
+        """Whether a record lies past the log's or a chat's recorded head (a few lookups)."""
+        w = self._writer
+        meta, index = w["meta"], w["chat_index"]
+        if str(int(meta.get("cursor", 0)) + 1) in w["events"]:
+            return True
+        return any(
+            _chat_key(key.removeprefix("head/"), int(value) + 1) in index
+            for key, value in meta.items()
+            if key.startswith("head/")
+        )
 
     def _transaction(self, body: Any) -> None:
         conn = self._writer.conn
@@ -123,12 +184,81 @@ class ShelfStore:
                 events[str(cursor)] = records.dump(event)
             for (chat, seq), cursor in batch.chat_index.items():
                 index[_chat_key(chat, seq)] = cursor
+            # Heads only grow: a batch can never make a stored message unreachable.
             for chat, head in batch.heads.items():
-                meta[f"head/{chat}"] = head
-            if batch.cursor:
+                key = f"head/{chat}"
+                if head > meta.get(key, 0):
+                    meta[key] = head
+            if batch.cursor > meta.get("cursor", 0):
                 meta["cursor"] = batch.cursor
 
         self._transaction(body)
+
+    def _repair(self) -> None:
+        """Rebuild each chat's numbering, index and head, and the log head, from the log.
+
+        The log holds every message with its chat; in a damaged store some messages may
+        share a number (a send after a lost head took an older message's place). Each chat's
+        messages are numbered again in log order, so all of them are reachable once more,
+        and read positions move to the same message under its new number. One transaction:
+        a crash during the repair leaves the store as it was, to be repaired next time.
+        """
+        w = self._writer
+        events, index, meta, states = w["events"], w["chat_index"], w["meta"], w["user_states"]
+        log.warning("checking %s: rebuilding chat indexes from the event log", self.path)
+        by_chat: dict[str, list[tuple[int, int]]] = {}  # chat -> [(cursor, stored seq)]
+        top = 0
+        for key, value in w.mappings["events"].scan():
+            cursor = int(key)
+            top = max(top, cursor)
+            raw = pickle.loads(value)
+            if raw.get("type") == "message" and raw.get("message") is not None:
+                message = raw["message"]
+                by_chat.setdefault(message["chat"], []).append((cursor, message["seq"]))
+        old_index: dict[str, int] = {
+            key.decode("utf-8"): pickle.loads(value)
+            for key, value in w.mappings["chat_index"].scan()
+        }
+        new_seq: dict[int, int] = {}
+        renumbered = 0
+
+        def body() -> None:
+            nonlocal renumbered
+            w.mappings["chat_index"].clear()
+            for key in [k for k in meta if k.startswith("head/")]:
+                del meta[key]
+            for chat, messages in by_chat.items():
+                messages.sort()
+                for seq, (cursor, stored) in enumerate(messages, start=1):
+                    new_seq[cursor] = seq
+                    index[_chat_key(chat, seq)] = cursor
+                    if stored != seq:
+                        raw = events[str(cursor)]
+                        raw["message"]["seq"] = seq
+                        events[str(cursor)] = raw
+                        renumbered += 1
+                meta[f"head/{chat}"] = len(messages)
+            meta["cursor"] = max(top, int(meta.get("cursor", 0)))
+            for user, raw_state in list(states.items()):
+                read: dict[str, int] = raw_state.get("read") or {}
+                moved: dict[str, int] = {}
+                for chat, seq in read.items():
+                    # A position keeps naming the message it named, under its new number.
+                    fallback = min(seq, len(by_chat.get(chat, ())))
+                    named = old_index.get(_chat_key(chat, seq))
+                    moved[chat] = fallback if named is None else new_seq.get(named, fallback)
+                if moved != read:
+                    states[user] = {**raw_state, "read": moved}
+            meta["schema"] = records.SCHEMA_VERSION
+
+        self._transaction(body)
+        log.warning(
+            "repaired %s: %d chats, %d messages, %d renumbered",
+            self.path,
+            len(by_chat),
+            len(new_seq),
+            renumbered,
+        )
 
     def read_events(self, cursors: Sequence[int]) -> list[Event | None]:
         shelf = self._reader["events"]
@@ -147,3 +277,36 @@ class ShelfStore:
             for shelf in shelves.shelves.values():
                 shelf.close()
             shelves.conn.close()
+
+
+def _create(path: Path) -> None:
+    """Make a new, empty store at ``path`` atomically: built aside, then renamed into place.
+
+    So an existing file is always a store that was made whole, and anything else found
+    there (an empty or foreign file) is refused rather than taken for a new store.
+    """
+    aside = path.with_name(path.name + ".new")
+    for leftover in (
+        aside,
+        aside.with_name(aside.name + "-wal"),
+        aside.with_name(aside.name + "-shm"),
+    ):
+        leftover.unlink(missing_ok=True)
+    shelves = _Shelves(connect(str(aside)), create=True)
+    try:
+        shelves["meta"]["schema"] = records.SCHEMA_VERSION
+        shelves.conn.execute("PRAGMA journal_mode=DELETE")  # fold the WAL in: one file to move
+    finally:
+        for shelf in shelves.shelves.values():
+            shelf.close()
+        shelves.conn.close()
+    os.replace(aside, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -68,6 +68,13 @@ class SqliteMapping(MutableMapping[bytes, bytes]):
         if self._conn.execute(self._del, (key,)).rowcount == 0:
             raise KeyError(key)
 
+    def scan(self) -> list[tuple[bytes, bytes]]:
+        """Every (key, value) in one query: for the rare whole-table pass (repair)."""
+        return self._conn.execute(f"SELECT key, value FROM {self._table}").fetchall()
+
+    def clear(self) -> None:
+        self._conn.execute(f"DELETE FROM {self._table}")
+
     def __iter__(self) -> Iterator[bytes]:
         for (key,) in self._conn.execute(self._keys).fetchall():
             yield key
