@@ -9,6 +9,7 @@ import pytest
 import trio
 
 from tests.sse_client import EventStream, open_events
+from trio_chat.domain import accounts
 from trio_chat.errors import SlowConsumer
 
 
@@ -113,9 +114,24 @@ async def test_a_third_user_never_sees_private_events(chat_server, make_user):
     bob = await make_user("bob")
     carol = await make_user("carol")
     carol_cursor = (await carol.get("/updates", params={"timeout": "0"})).json()["cursor"]
-    dm = await alice.send("secret", to="bob")
-    await bob.post("/comment", {"message_id": dm["id"], "text": "secret reply"})
-    public = await alice.send("public")
+    polled: dict = {}
+
+    async def poll() -> None:
+        response = await carol.get("/updates", params={"since": carol_cursor, "timeout": "30"})
+        polled.update(response.json())
+
+    with trio.fail_after(10):
+        # Carol listens live on both transports *before* anything private happens.
+        async with sse(carol, chat_server) as live, trio.open_nursery() as nursery:
+            nursery.start_soon(poll)
+            await wait_until_subscribed(chat_server, 2)
+            dm = await alice.send("secret", to="bob")
+            await bob.post("/comment", {"message_id": dm["id"], "text": "secret reply"})
+            public = await alice.send("public")
+            (first_live,) = await live.read(1)
+    # Each transport's first event is the public one: nothing private came before it.
+    assert first_live["message"]["id"] == public["id"]
+    assert [e["message"]["id"] for e in polled["events"]] == [public["id"]]
     body = (await carol.get("/updates", params={"since": carol_cursor, "timeout": "0"})).json()
     assert [e["message"]["id"] for e in body["events"]] == [public["id"]]
     with trio.fail_after(10):
@@ -124,6 +140,61 @@ async def test_a_third_user_never_sees_private_events(chat_server, make_user):
     assert only["message"]["id"] == public["id"]
     seen = (await bob.get("/updates", params={"since": carol_cursor, "timeout": "0"})).json()
     assert [e["type"] for e in seen["events"]] == ["message", "comment", "message"]
+
+
+async def wait_until_subscribed(chat_server, count: int) -> None:
+    while chat_server.service.hub.subscriber_count < count:
+        await trio.sleep(0.001)
+
+
+async def test_logout_ends_the_sessions_streams_and_polls_at_once(chat_server, make_user):
+    alice = await make_user("alice")
+    bob = await make_user("bob")
+    login = await bob.client.post("/login", json={"username": "bob", "password": "correct horse"})
+    other = {"Authorization": f"Bearer {login.json()['token']}"}
+    polled: list = []
+
+    async def poll() -> None:
+        polled.append(await bob.get("/updates", params={"timeout": "60"}))
+
+    with trio.fail_after(10):
+        async with (
+            sse(bob, chat_server) as doomed,
+            open_events(chat_server.host, chat_server.port, login.json()["token"]) as kept,
+            trio.open_nursery() as nursery,
+        ):
+            nursery.start_soon(poll)
+            await wait_until_subscribed(chat_server, 3)
+            assert (await bob.post("/logout")).status_code == 204
+            # Ended at once, without waiting for any event or keep-alive.
+            await doomed.read_to_end()
+            await wait_until_subscribed_at_most(chat_server, 1)
+            sent = await alice.send("for bob's other session only", to="bob")
+            (event,) = await kept.read(1)
+    assert event["message"]["id"] == sent["id"]
+    assert polled[0].status_code == 401
+    assert (await bob.get("/status")).status_code == 401
+    assert (await bob.client.get("/status", headers=other)).status_code == 200
+
+
+async def wait_until_subscribed_at_most(chat_server, count: int) -> None:
+    while chat_server.service.hub.subscriber_count > count:
+        await trio.sleep(0.001)
+
+
+async def test_delivery_checks_the_session_not_only_the_token_it_started_with(
+    chat_server, make_user
+):
+    # Even if a revocation did not reach the hub, a stream of an ended session gets nothing.
+    alice = await make_user("alice")
+    bob = await make_user("bob")
+    with trio.fail_after(10):
+        async with sse(bob, chat_server) as stream:
+            await wait_until_subscribed(chat_server, 1)
+            del chat_server.service.state.sessions[accounts.token_hash(bob.token)]
+            await alice.send("too late for this session", to="bob")
+            await stream.read_to_end()
+    assert stream.comments == 0
 
 
 async def test_delivered_events_count_as_read(make_user):
@@ -180,7 +251,8 @@ async def test_slow_consumer_is_cut_off_without_delaying_others(chat_server, mak
 
     async def slow_stream() -> None:
         try:
-            await service.stream(user, service.committed_cursor, stuck_writer)
+            session = accounts.token_hash(bob.token)
+            await service.stream(user, session, service.committed_cursor, stuck_writer)
         except Exception as exc:
             outcome.append(exc)
 

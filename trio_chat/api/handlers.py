@@ -168,7 +168,7 @@ class Api:
             0,
             self.config.longpoll_max_timeout,
         )
-        events, cursor = await self.service.updates(user, since, timeout)
+        events, cursor = await self.service.updates(user, token_hash, since, timeout)
         return Response.json(
             200, {"events": [views.event(e) for e in events], "cursor": str(cursor)}
         )
@@ -187,7 +187,7 @@ class Api:
                 else:
                     await send_chunk(b"".join(views.sse_frame(e) for e in events))
 
-            await self.service.stream(user, since, send)
+            await self.service.stream(user, token_hash, since, send)
 
         return Response(
             status=200,

@@ -240,6 +240,9 @@ class ChatService:
         session = self.state.remove_session(token_hash)
         if session is None:
             raise errors.Unauthorized()
+        # At once, before the write: delivery checks the session too, so nothing more
+        # reaches this token's streams even while the write is under way.
+        self.hub.end_session(session.user, token_hash)
 
         def undo() -> None:
             self.state.sessions[token_hash] = session
@@ -409,11 +412,15 @@ class ChatService:
             raise errors.InvalidCursor(f"cursor {raw} is ahead of this server's log")
         return value
 
+    def _session_open(self, session: str) -> bool:
+        """Checked at delivery: a revoked token never receives another event."""
+        return session in self.state.sessions
+
     async def updates(
-        self, user: User, since: int | None, timeout: float
+        self, user: User, session: str, since: int | None, timeout: float
     ) -> tuple[list[Event], int]:
         """Long-poll: the caller's events after ``since``, waiting up to ``timeout`` for one."""
-        with self.hub.subscribe(user.key) as sub:
+        with self.hub.subscribe(user.key, session) as sub:
             head = self.committed_cursor
             position = head if since is None else since
             found: list[Event] = []
@@ -427,6 +434,8 @@ class ChatService:
                             found = self._fresh(await sub.take(), head)
                         except trio.EndOfChannel:
                             break
+            if not self._session_open(session):
+                raise errors.Unauthorized("this session has ended")
             if found:
                 position = max(position, found[-1].cursor)
             self.delivered(user, found)
@@ -435,6 +444,7 @@ class ChatService:
     async def stream(
         self,
         user: User,
+        session: str,
         since: int | None,
         send: Callable[[list[Event] | None], Awaitable[None]],
     ) -> None:
@@ -444,7 +454,7 @@ class ChatService:
         ``SlowConsumer`` when this consumer fell too far behind (its client resumes from its
         cursor, losing nothing).
         """
-        with self.hub.subscribe(user.key) as sub:
+        with self.hub.subscribe(user.key, session) as sub:
             await self._stream(user, since, send, sub)
             if sub.overflowed:
                 raise errors.SlowConsumer
@@ -460,6 +470,8 @@ class ChatService:
         position = head if since is None else since
         while position < head:
             batch, position = await self._replay(user, position, head, REPLAY_CHUNK)
+            if not self._session_open(sub.session):
+                return
             if batch:
                 await send(batch)
                 self.delivered(user, batch)
@@ -468,6 +480,8 @@ class ChatService:
             try:
                 received = await sub.take()
             except trio.EndOfChannel:
+                return
+            if not self._session_open(sub.session):
                 return
             batch = self._fresh(received, head)
             if batch:

@@ -30,10 +30,11 @@ class Subscriber:
     stream wants: one write for all it has fallen behind by.
     """
 
-    __slots__ = ("_closed", "_items", "_limit", "_waiter", "overflowed", "user")
+    __slots__ = ("_closed", "_items", "_limit", "_waiter", "overflowed", "session", "user")
 
-    def __init__(self, user: str, limit: int) -> None:
+    def __init__(self, user: str, session: str, limit: int) -> None:
         self.user = user
+        self.session = session  # the token hash it was opened with
         self._limit = limit
         self._items: list[Item] = []
         self._waiter: trio.lowlevel.Task | None = None
@@ -106,8 +107,8 @@ class Hub:
         self._by_user: dict[str, set[Subscriber]] = {}
         self._closed = False
 
-    def subscribe(self, user: str) -> Subscription:
-        sub = Subscriber(user, self._buffer)
+    def subscribe(self, user: str, session: str) -> Subscription:
+        sub = Subscriber(user, session, self._buffer)
         if self._closed:
             sub.close()
         else:
@@ -121,6 +122,12 @@ class Hub:
             subs.discard(sub)
             if not subs:
                 del self._by_user[sub.user]
+
+    def end_session(self, user: str, session: str) -> None:
+        """End the streams and polls a session opened (it was revoked or logged out)."""
+        for sub in list(self._by_user.get(user, ())):
+            if sub.session == session:
+                sub.close()
 
     def publish(self, event: Event) -> None:
         for sub in self._audience(event):
