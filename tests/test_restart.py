@@ -39,6 +39,14 @@ async def test_restart_keeps_everything(nursery, config):
         assert taken.status_code == 409
     await server.stop()
 
+    # What /connect marked as read stays read.
+    server = await start_server(nursery, config)
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        again = (await client.post("/connect", headers=bob_h)).json()
+        assert again["unread"] == [response.json()["message"]]
+        assert public["id"] in [m["id"] for m in again["history"]]
+    await server.stop()
+
 
 async def test_comments_on_the_oldest_and_middle_messages_survive_a_restart(nursery, config):
     # A comment rewrites its message in the log; that must not move the chat's head back to

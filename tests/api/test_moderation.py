@@ -30,6 +30,8 @@ async def test_rate_limit_20_per_hour_then_reset(mock_clock, chat_server, http):
         response = await alice.post("/send", {"text": f"m{i}"})
         assert response.status_code == 201
         assert response.headers["x-ratelimit-remaining"] == str(19 - i)
+        # The first counted message arms the timer that ends the period.
+        assert ("window", "alice") in chat_server.service.timers
         mock_clock.jump(10)  # 20 messages over 200 s
     refused = await alice.post("/send", {"text": "one too many"})
     assert refused.status_code == 429
@@ -49,7 +51,9 @@ async def test_rate_limit_20_per_hour_then_reset(mock_clock, chat_server, http):
     assert almost.status_code == 429 and almost.headers["retry-after"] == "1"
     mock_clock.jump(0.5)  # exactly the period end
     await settle(chat_server)
+    # The timer fired (not merely went away): the window is gone from the state.
     assert ("window", "alice") not in chat_server.service.timers
+    assert chat_server.service.state.state_of("alice").window is None
     status = (await alice.get("/status")).json()
     assert status["rate_limit"] == {"limit": 20, "remaining": 20, "reset_at": None}
     again = await alice.post("/send", {"text": "new period"})

@@ -18,7 +18,7 @@ from trio_chat import errors
 from trio_chat.domain import moderation, ratelimit
 from trio_chat.domain.models import Event, EventType, Message, Session, User, message_id
 from trio_chat.domain.state import UserState
-from trio_chat.storage import AsyncStore, Batch, ShelfStore
+from trio_chat.storage import AsyncStore, Batch, ShelfStore, records
 from trio_chat.storage.shelf import FILENAME
 
 
@@ -74,6 +74,36 @@ def test_round_trip_and_reopen(tmp_path: Path) -> None:
     # Deleting a session.
     store.write(Batch(sessions={"h1": None}))
     assert store.load().sessions == {}
+    store.close()
+
+
+def test_commits_are_durable_on_disk_not_only_in_the_os(tmp_path: Path) -> None:
+    store = ShelfStore(tmp_path)
+    # FULL (2): a commit is on disk when it returns (WAL: survives power loss too).
+    assert store._writer.conn.execute("PRAGMA synchronous").fetchone() == (2,)
+    assert store._writer.conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    store.close()
+
+
+def test_a_batch_is_written_whole_or_not_at_all(tmp_path: Path, monkeypatch) -> None:
+    store = ShelfStore(tmp_path)
+    batch = full_batch()
+    real_dump = records.dump
+
+    def dump(record: object) -> object:
+        if isinstance(record, Event) and record.cursor == 3:
+            raise OSError("disk full")  # fails after users, sessions and two events went in
+        return real_dump(record)
+
+    monkeypatch.setattr(records, "dump", dump)
+    with pytest.raises(OSError):
+        store.write(batch)
+    monkeypatch.undo()
+    store.close()
+    store = ShelfStore(tmp_path)
+    snap = store.load()
+    assert (snap.users, snap.sessions, snap.cursor) == ({}, {}, 0)
+    assert store.read_events([1, 2]) == [None, None]
     store.close()
 
 
