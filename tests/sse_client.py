@@ -6,6 +6,7 @@ under Trio; this one owns its socket and closes it on exit.)
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +26,8 @@ class EventStream:
         self.comments = 0
         self.ended = False
         self._buffer = ""
+        # A chunk may end inside a character: decode across chunk boundaries.
+        self._decode = codecs.getincrementaldecoder("utf-8")().decode
 
     async def _next(self) -> h11.Event:
         while True:
@@ -56,7 +59,7 @@ class EventStream:
             while "\n\n" not in self._buffer:
                 event = await self._next()
                 if isinstance(event, h11.Data):
-                    self._buffer += bytes(event.data).decode("utf-8")
+                    self._buffer += self._decode(bytes(event.data))
                 else:
                     self.ended = True
                     raise AssertionError(f"stream ended after {len(events)} of {count} events")
@@ -77,7 +80,7 @@ class EventStream:
         while "\n\n" not in self._buffer:
             event = await self._next()
             assert isinstance(event, h11.Data), event
-            self._buffer += bytes(event.data).decode("utf-8")
+            self._buffer += self._decode(bytes(event.data))
         frame, self._buffer = self._buffer.split("\n\n", 1)
         assert frame.startswith(":"), frame
         self.comments += 1

@@ -38,7 +38,7 @@ class ChatServer:
         store = await trio.to_thread.run_sync(ShelfStore, config.data_dir)
         try:
             snapshot = await AsyncStore.load(store)
-            astore = AsyncStore(store, cache_size=config.event_cache_size)
+            astore = AsyncStore(store, cache_bytes=config.cache_size)
             clock = self._clock or TrioClock()
             async with trio.open_nursery() as writer:
                 await writer.start(astore.run_writer)

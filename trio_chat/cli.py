@@ -40,6 +40,27 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
+_SIZE = re.compile(r"(\d+)\s*(|b|kib|mib|gib)")
+_SIZE_UNITS = {"": 1, "b": 1, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """``65536``, ``64KiB``, ``5MiB`` -> bytes."""
+    match = _SIZE.fullmatch(text.strip().lower())
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"invalid size {text!r}: use bytes (65536) or a number with KiB, MiB or GiB"
+        )
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+
+
+def _size(value: int) -> str:
+    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if value >= size and value % size == 0:
+            return f"{value // size}{unit}"
+    return str(value)
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -116,6 +137,12 @@ OPTIONS: list[tuple[str, str, Callable[[str], Any], str]] = [
         "how long in-flight requests may run on at shutdown",
     ),
     (
+        "--cache-size",
+        "cache_size",
+        parse_size,
+        "memory for recent messages kept in front of the store",
+    ),
+    (
         "--login-failure-limit",
         "login_failure_limit",
         _non_negative_int,
@@ -145,7 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = Config()
     for flag, field, parse, text in OPTIONS:
         default = getattr(defaults, field)
-        shown = _seconds(default) if parse is parse_duration else default
+        shown = (
+            _seconds(default)
+            if parse is parse_duration
+            else _size(default)
+            if parse is parse_size
+            else default
+        )
         serve.add_argument(
             flag,
             dest=field,

@@ -11,6 +11,7 @@ from pathlib import Path
 import attrs
 
 KIB = 1024
+MIB = 1024 * KIB
 
 
 @attrs.frozen
@@ -49,7 +50,8 @@ class Config:
 
     # Storage.
     read_flush_interval: float = 1.0  # how often delivered-read positions are persisted
-    event_cache_size: int = 50_000  # recent events kept in memory in front of the store
+    # Recent events (and the chat index) kept in memory in front of the store, in bytes.
+    cache_size: int = 32 * MIB
 
     # Password hashing (scrypt). Tests may lower the cost; the default is the stdlib's
     # recommendation for interactive logins.

@@ -43,9 +43,10 @@ def event(e: Event) -> dict[str, Any]:
     return out
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=128)
 def sse_frame(e: Event) -> bytes:
-    """One server-sent event. Cached: fan-out sends the same event object to many streams."""
+    """One server-sent event. Cached: fan-out sends the same event object to many streams,
+    all within moments, so a few recent frames do (at most ~6 MiB of maximum-size ones)."""
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (
         e.cursor,
         e.type.value.encode("ascii"),
