@@ -146,7 +146,13 @@ OPTIONS: list[tuple[str, str, Callable[[str], Any], str]] = [
         "--login-failure-limit",
         "login_failure_limit",
         _non_negative_int,
-        "failed logins per username per minute before 429; 0 turns it off",
+        "failed logins per username from one address per minute before 429; 0 turns it off",
+    ),
+    (
+        "--login-address-failure-limit",
+        "login_address_failure_limit",
+        _non_negative_int,
+        "failed logins from one address per minute (any usernames) before 429; 0 turns it off",
     ),
 ]
 

@@ -28,8 +28,11 @@ class Config:
     rate_limit_period: float = 3600.0
     ban_threshold: int = 3
     ban_duration: float = 4 * 3600.0
-    login_failure_limit: int = 5  # failed logins per username per window -> 429
+    # Failed logins per window -> 429: per username from one address, and per address.
+    login_failure_limit: int = 5
+    login_address_failure_limit: int = 30
     login_failure_window: float = 60.0
+    login_throttle_memory: int = 4 * MIB  # bounds the failure counts an attacker can make us keep
 
     # HTTP limits.
     max_head_size: int = 16 * KIB

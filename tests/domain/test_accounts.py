@@ -38,26 +38,78 @@ def test_tokens_are_random_and_stored_hashed() -> None:
     assert accounts.token_hash(token) != token and len(accounts.token_hash(token)) == 64
 
 
-def test_login_throttle_window() -> None:
-    throttle = accounts.LoginThrottle(limit=5, window_ms=60_000)
+def test_failure_window() -> None:
+    window = accounts.FailureWindow(limit=5, window_ms=60_000, max_keys=100)
     for i in range(5):
-        assert throttle.retry_after_ms("alice", i) == 0
-        throttle.record_failure("alice", i)
-    assert throttle.retry_after_ms("alice", 10) == 60_000 - 10
-    assert throttle.retry_after_ms("bob", 10) == 0
-    assert throttle.retry_after_ms("alice", 60_000) == 0  # the first failure has aged out
-    throttle.record_success("alice")
-    assert throttle.retry_after_ms("alice", 60_001) == 0
-
-
-def test_login_throttle_memory_is_bounded() -> None:
-    throttle = accounts.LoginThrottle(limit=5, window_ms=60_000)
-    for i in range(5000):
-        throttle.record_failure(f"user{i}", now=i)
-    # Every name's failures have aged out by now: the next sweep drops them all.
-    for i in range(5000):
-        throttle.record_failure(f"late{i}", now=10_000_000 + i)
-    assert len(throttle) <= 5000
+        assert window.retry_after_ms("alice", i) == 0
+        window.record_failure("alice", i)
+    assert window.retry_after_ms("alice", 10) == 60_000 - 10
+    assert window.retry_after_ms("bob", 10) == 0
+    assert window.retry_after_ms("alice", 60_000) == 0  # the first failure has aged out
+    window.forget("alice")
+    assert window.retry_after_ms("alice", 60_001) == 0
     for _ in range(50):
-        throttle.record_failure("alice", now=20_000_000)
-    assert len(throttle._failures["alice"]) == 5
+        window.record_failure("carol", now=100)
+    assert len(window._failures["carol"]) == 5  # only the newest `limit` are kept
+
+
+def test_failure_window_memory_is_bounded_by_its_keys() -> None:
+    window = accounts.FailureWindow(limit=5, window_ms=60_000, max_keys=1000)
+    window.record_failure("victim", now=0)
+    for i in range(5000):  # a flood of distinct keys, all inside the window
+        window.record_failure(f"user{i}", now=i)
+        assert len(window) <= 1000
+    # The least recently failed went first.
+    assert window.retry_after_ms("victim", 5000) == 0 and "user4999" in window._failures
+
+
+LOCAL, OTHER = "203.0.113.7", "198.51.100.9"
+
+
+def make_throttle(**kw) -> accounts.LoginThrottle:
+    args = {"per_user": 5, "per_address": 30, "window_ms": 60_000, "memory_bytes": 1 << 20}
+    return accounts.LoginThrottle(**{**args, **kw})
+
+
+def test_a_locked_username_is_locked_only_for_the_guessing_address() -> None:
+    throttle = make_throttle()
+    for i in range(5):
+        assert throttle.check("alice", LOCAL, i) is None
+        throttle.record_failure("alice", LOCAL, i)
+    refused = throttle.check("alice", LOCAL, 10)
+    assert refused == accounts.LoginRefused(60_000 - 10, by_address=False)
+    # Its owner, from an address with no failures, is not locked out.
+    assert throttle.check("alice", OTHER, 10) is None
+    # The guesser may still log in as someone else (under the address limit).
+    assert throttle.check("bob", LOCAL, 10) is None
+
+
+def test_one_address_cannot_guess_across_many_usernames() -> None:
+    throttle = make_throttle()
+    for i in range(30):
+        assert throttle.check(f"user{i}", LOCAL, i) is None
+        throttle.record_failure(f"user{i}", LOCAL, i)
+    refused = throttle.check("fresh", LOCAL, 100)
+    assert refused is not None and refused.by_address
+    assert refused.retry_after_ms == 60_000 - 100
+    assert throttle.check("fresh", OTHER, 100) is None
+    # A success does not wipe the address's record.
+    throttle.record_success("user0", LOCAL)
+    assert throttle.check("fresh", LOCAL, 100) is not None
+    assert throttle.check("anyone", LOCAL, 60_029) is None  # all 30 aged out
+
+
+def test_zero_limits_turn_throttling_off() -> None:
+    throttle = make_throttle(per_user=0, per_address=0)
+    for i in range(100):
+        throttle.record_failure("alice", LOCAL, i)
+    assert throttle.check("alice", LOCAL, 100) is None and len(throttle) == 0
+
+
+def test_login_throttle_memory_is_bounded_in_bytes() -> None:
+    throttle = make_throttle(memory_bytes=1 << 20)
+    for i in range(50_000):
+        throttle.record_failure(f"user{i}", f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}", i)
+    keys_budget = (1 << 20) // 2
+    assert len(throttle.by_user) * accounts.failure_key_bytes(5) <= keys_budget
+    assert len(throttle.by_address) * accounts.failure_key_bytes(30) <= keys_budget

@@ -207,3 +207,25 @@ async def test_usernames_are_unique_case_insensitively(http, second):
     lookalike = await http.post("/register", json={"username": "al\u0456ce", "password": PASSWORD})
     assert lookalike.status_code == 400
     assert json.loads(lookalike.content)["error"]["code"] == "invalid_request"
+
+
+async def test_a_username_that_cannot_exist_never_reaches_a_table(chat_server, http):
+    throttle = chat_server.service.throttle
+    for name in ("x" * 60_000, "no spaces", ""):
+        response = await http.post("/login", json={"username": name, "password": "whatever1"})
+        assert response.status_code == 400, response.text
+        error = response.json()["error"]
+        assert error["code"] == "invalid_request" and error["fields"][0]["path"] == "$.username"
+    assert len(throttle) == 0
+
+
+async def test_one_address_cannot_guess_passwords_across_usernames(chat_server, http):
+    await register(http, "owner")
+    for i in range(30):
+        name = f"target{i}"
+        response = await http.post("/login", json={"username": name, "password": "guess-123"})
+        assert response.status_code == 401
+    refused = await http.post("/login", json={"username": "owner", "password": PASSWORD})
+    assert refused.status_code == 429
+    assert "address" in refused.json()["error"]["message"]
+    assert 1 <= refused.json()["error"]["retry_after"] <= 60

@@ -54,7 +54,7 @@ class Api:
 
     async def login(self, request: Request) -> Response:
         body = decode(request.body, Credentials)
-        user, token = await self.service.login(body.username, body.password)
+        user, token = await self.service.login(body.username, body.password, request.client_address)
         request.user = user.name
         return Response.json(200, {"username": user.name, "token": token})
 

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections import deque
+from collections.abc import Hashable
 
 import attrs
 
@@ -86,48 +86,110 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-@attrs.define
-class LoginThrottle:
-    """At most ``limit`` failed logins per username per sliding ``window`` (seconds)."""
+class FailureWindow:
+    """Failures per key over a sliding window, in memory bounded by ``max_keys``.
 
-    limit: int
-    window_ms: int
-    _failures: dict[str, deque[int]] = attrs.field(factory=dict)
-    # Failures for names nobody asks about again would pile up: sweep when the table grows.
-    _sweep_at: int = 1024
+    Only the newest ``limit`` failures of a key matter, so a key costs at most that many
+    timestamps. Past ``max_keys`` the keys with no failure left in the window go first, then
+    the least recently failed ones: memory stays bounded whatever an attacker sends, at the
+    price of forgetting the oldest counts under a flood of distinct keys.
+    """
 
-    def retry_after_ms(self, user: str, now: int) -> int:
-        """0 if a login attempt may go ahead, else how long until it may."""
-        failures = self._prune(user, now)
+    def __init__(self, limit: int, window_ms: int, max_keys: int) -> None:
+        self.limit = limit
+        self.window_ms = window_ms
+        self.max_keys = max_keys
+        self._failures: dict[Hashable, list[int]] = {}  # oldest-updated first
+
+    def retry_after_ms(self, key: Hashable, now: int) -> int:
+        """0 if ``key`` is under its limit at ``now``, else how long until it is."""
+        failures = self._prune(key, now)
         if self.limit <= 0 or failures is None or len(failures) < self.limit:
             return 0
         return failures[0] + self.window_ms - now
 
-    def record_failure(self, user: str, now: int) -> None:
+    def record_failure(self, key: Hashable, now: int) -> None:
         if self.limit <= 0:
             return
-        failures = self._failures.setdefault(user, deque())
+        failures = self._failures.pop(key, None) or []
         failures.append(now)
-        if len(failures) > self.limit:
-            failures.popleft()  # only the newest `limit` failures matter
-        if len(self._failures) >= self._sweep_at:
+        del failures[: -self.limit]  # only the newest `limit` failures matter
+        self._failures[key] = failures  # to the end: the most recently failed
+        if len(self._failures) > self.max_keys:
             for name in list(self._failures):
                 self._prune(name, now)
-            self._sweep_at = max(1024, 2 * len(self._failures))
+            while len(self._failures) > self.max_keys:
+                del self._failures[next(iter(self._failures))]
+
+    def forget(self, key: Hashable) -> None:
+        self._failures.pop(key, None)
 
     def __len__(self) -> int:
         return len(self._failures)
 
-    def record_success(self, user: str) -> None:
-        self._failures.pop(user, None)
-
-    def _prune(self, user: str, now: int) -> deque[int] | None:
-        failures = self._failures.get(user)
+    def _prune(self, key: Hashable, now: int) -> list[int] | None:
+        failures = self._failures.get(key)
         if failures is None:
             return None
         while failures and failures[0] + self.window_ms <= now:
-            failures.popleft()
+            del failures[0]
         if not failures:
-            del self._failures[user]
+            del self._failures[key]
             return None
         return failures
+
+
+def failure_key_bytes(limit: int) -> int:
+    """What one key of a FailureWindow costs, about: its dict slot, the key (a username and an
+    address), a list of up to ``limit`` timestamps. Measured with tracemalloc: 573 bytes at
+    limit 5 with (username, IPv6 address) keys, 1,512 at limit 30 with address keys."""
+    return 384 + 40 * max(1, limit)
+
+
+@attrs.frozen
+class LoginRefused:
+    retry_after_ms: int
+    by_address: bool  # the address is over its limit, not only this username from it
+
+
+class LoginThrottle:
+    """Failed logins, counted per username *from one address* and per address.
+
+    - ``per_user`` failures for one username from one address lock that username out for that
+      address only: its owner, logging in from elsewhere, is not locked out by a guesser.
+    - ``per_address`` failures from one address, whatever the usernames, lock the address
+      out: one client cannot try passwords across many usernames.
+
+    The trade-off: a guesser with many addresses gets ``per_user`` tries per address per window.
+    A request with no known address counts under the address ``None`` (all such together).
+    """
+
+    def __init__(
+        self, *, per_user: int, per_address: int, window_ms: int, memory_bytes: int
+    ) -> None:
+        # Half the memory each.
+        self.by_user = FailureWindow(
+            per_user, window_ms, max(1, memory_bytes // 2 // failure_key_bytes(per_user))
+        )
+        self.by_address = FailureWindow(
+            per_address, window_ms, max(1, memory_bytes // 2 // failure_key_bytes(per_address))
+        )
+
+    def check(self, user: str, address: str | None, now: int) -> LoginRefused | None:
+        """Whether a login attempt may go ahead (None), or when it may."""
+        wait = self.by_address.retry_after_ms(address, now)
+        if wait > 0:
+            return LoginRefused(wait, by_address=True)
+        wait = self.by_user.retry_after_ms((user, address), now)
+        return LoginRefused(wait, by_address=False) if wait > 0 else None
+
+    def record_failure(self, user: str, address: str | None, now: int) -> None:
+        self.by_user.record_failure((user, address), now)
+        self.by_address.record_failure(address, now)
+
+    def record_success(self, user: str, address: str | None) -> None:
+        # The address's count stays: a guesser's own account must not wipe its record.
+        self.by_user.forget((user, address))
+
+    def __len__(self) -> int:
+        return len(self.by_user) + len(self.by_address)

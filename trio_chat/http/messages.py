@@ -27,6 +27,8 @@ class Request:
     body: bytes = b""
     # Set by the authentication step, for the access log.
     user: str | None = None
+    # The peer's IP address, as text; None when the connection is not over TCP.
+    client_address: str | None = None
     path: str = attrs.field(init=False)
     query_string: str = attrs.field(init=False)
 

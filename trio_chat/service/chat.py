@@ -77,7 +77,10 @@ class ChatService:
         self.hub = Hub(config.stream_buffer_events)
         self.timers = Timers(timer_nursery, clock)
         self.throttle = accounts.LoginThrottle(
-            config.login_failure_limit, int(config.login_failure_window * 1000)
+            per_user=config.login_failure_limit,
+            per_address=config.login_address_failure_limit,
+            window_ms=int(config.login_failure_window * 1000),
+            memory_bytes=config.login_throttle_memory,
         )
         self._dummy_hash = accounts.dummy_hash(config.scrypt_n)
         # scrypt costs tens of milliseconds of CPU and 16 MiB of memory per hash: at most one
@@ -200,23 +203,32 @@ class ChatService:
         log.info("registered user=%s", user.name)
         return user, token
 
-    async def login(self, name: str, password: str) -> tuple[User, str]:
+    async def login(self, name: str, password: str, address: str | None) -> tuple[User, str]:
+        # A name that cannot exist is refused before it reaches any table (or the throttle's
+        # memory: 60 KB usernames once grew it by hundreds of megabytes).
+        if problem := accounts.username_problem(name):
+            raise errors.InvalidRequest.field("$.username", problem)
         key = name.lower()
         now = self.now()
-        wait_ms = self.throttle.retry_after_ms(key, now)
-        if wait_ms > 0:
+        refused = self.throttle.check(key, address, now)
+        if refused is not None:
             raise errors.TooManyAttempts(
-                "too many failed logins for this username; try again later", wait_ms / 1000
+                "too many failed logins from this address; try again later"
+                if refused.by_address
+                else "too many failed logins for this username; try again later",
+                refused.retry_after_ms / 1000,
             )
         user = self.state.find_user(name)
-        stored = user.password_hash if user is not None else self._dummy_hash
-        ok = await trio.to_thread.run_sync(
-            accounts.verify_password, password, stored, limiter=self._hashing
-        )
+        ok = False
+        if accounts.password_problem(password) is None:  # else no account can have it
+            stored = user.password_hash if user is not None else self._dummy_hash
+            ok = await trio.to_thread.run_sync(
+                accounts.verify_password, password, stored, limiter=self._hashing
+            )
         if user is None or not ok:
-            self.throttle.record_failure(key, self.now())
+            self.throttle.record_failure(key, address, self.now())
             raise errors.BadCredentials()
-        self.throttle.record_success(key)
+        self.throttle.record_success(key, address)
         token = accounts.new_token()
         token_hash = accounts.token_hash(token)
         session = self.state.add_session(token_hash, user, self.now())
