@@ -252,7 +252,7 @@ async def test_slow_consumer_is_cut_off_without_delaying_others(chat_server, mak
     async def slow_stream() -> None:
         try:
             session = accounts.token_hash(bob.token)
-            await service.stream(user, session, service.committed_cursor, stuck_writer)
+            await service.delivery.stream(user, session, service.committed_cursor, stuck_writer)
         except Exception as exc:
             outcome.append(exc)
 

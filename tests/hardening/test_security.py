@@ -210,7 +210,7 @@ async def test_usernames_are_unique_case_insensitively(http, second):
 
 
 async def test_a_username_that_cannot_exist_never_reaches_a_table(chat_server, http):
-    throttle = chat_server.service.throttle
+    throttle = chat_server.service.accounts.throttle
     for name in ("x" * 60_000, "no spaces", ""):
         response = await http.post("/login", json={"username": name, "password": "whatever1"})
         assert response.status_code == 400, response.text

@@ -38,7 +38,7 @@ class Api:
 
     def authed(self, handler: AuthedHandler) -> Callable[[Request], Awaitable[Response]]:
         async def wrapper(request: Request) -> Response:
-            user, token_hash = self.service.authenticate(request.bearer_token())
+            user, token_hash = self.service.accounts.authenticate(request.bearer_token())
             request.user = user.name
             return await handler(request, user, token_hash)
 
@@ -48,26 +48,28 @@ class Api:
 
     async def register(self, request: Request) -> Response:
         body = decode(request.body, Credentials)
-        user, token = await self.service.register(body.username, body.password)
+        user, token = await self.service.accounts.register(body.username, body.password)
         request.user = user.name
         return Response.json(201, {"username": user.name, "token": token})
 
     async def login(self, request: Request) -> Response:
         body = decode(request.body, Credentials)
-        user, token = await self.service.login(body.username, body.password, request.client_address)
+        user, token = await self.service.accounts.login(
+            body.username, body.password, request.client_address
+        )
         request.user = user.name
         return Response.json(200, {"username": user.name, "token": token})
 
     async def logout(self, request: Request, user: User, token_hash: str) -> Response:
         decode(request.body, Empty, allow_empty=True)
-        await self.service.logout(token_hash)
+        await self.service.accounts.logout(token_hash)
         return Response.empty(204)
 
     # -- chat -----------------------------------------------------------------------------
 
     async def connect(self, request: Request, user: User, token_hash: str) -> Response:
         decode(request.body, Empty, allow_empty=True)
-        result = await self.service.connect(user)
+        result = await self.service.messaging.connect(user)
         return Response.json(
             200,
             {
@@ -80,17 +82,17 @@ class Api:
 
     async def status(self, request: Request, user: User, token_hash: str) -> Response:
         _no_query(request)
-        status = self.service.status(user)
-        enabled = self.service.state.rate_policy.enabled
+        status = self.service.messaging.status(user)
+        rate = status.rate
         return Response.json(
             200,
             {
                 "username": user.name,
                 "chats": status.chats,
                 "rate_limit": {
-                    "limit": status.rate.limit if enabled else None,
-                    "remaining": status.rate.remaining if enabled else None,
-                    "reset_at": format_optional_ms(status.rate.reset_at) if enabled else None,
+                    "limit": rate.limit if rate else None,
+                    "remaining": rate.remaining if rate else None,
+                    "reset_at": format_optional_ms(rate.reset_at) if rate else None,
                 },
                 "banned_until": format_optional_ms(status.banned_until),
             },
@@ -99,10 +101,10 @@ class Api:
     async def send(self, request: Request, user: User, token_hash: str) -> Response:
         try:
             body = decode(request.body, SendRequest)
-            result = await self.service.send(user, body.text, body.to)
+            result = await self.service.messaging.send(user, body.text, body.to)
         except errors.ChatError as exc:
             response = Response.error(exc)
-            response.headers += self._rate_headers(self.service.rate_status(user))
+            response.headers += self._rate_headers(self.service.messaging.rate_status(user))
             return response
         return Response.json(
             201, {"message": views.message(result.message)}, self._rate_headers(result.rate)
@@ -124,19 +126,16 @@ class Api:
         if "chat" in query and "with" in query:
             raise errors.InvalidRequest.field("$.with", "give either chat or with, not both")
         if "with" in query:
-            other = self.service.state.require_user(query["with"])
-            if other.key == user.key:
-                raise errors.InvalidRequest.field("$.with", "there is no chat with yourself")
-            chat = chats.private_chat(user.key, other.key)
+            chat = self.service.messaging.private_chat_with(user, query["with"])
         else:
             chat = query.get("chat", chats.GENERAL)
         limit = _int_param(query, "limit", MESSAGES_DEFAULT_LIMIT, 1, MESSAGES_MAX_LIMIT)
-        found = await self.service.messages(user, chat, query.get("before"), limit)
+        found = await self.service.messaging.messages(user, chat, query.get("before"), limit)
         return Response.json(200, {"messages": [views.message(m) for m in found]})
 
     async def comment(self, request: Request, user: User, token_hash: str) -> Response:
         body = decode(request.body, CommentRequest)
-        comment = await self.service.comment(user, body.message_id, body.text)
+        comment = await self.service.messaging.comment(user, body.message_id, body.text)
         return Response.json(201, {"comment": views.comment(comment)})
 
     async def report(self, request: Request, user: User, token_hash: str) -> Response:
@@ -145,7 +144,7 @@ class Api:
             raise errors.InvalidRequest.field(
                 "$.reason", f"reason must be at most {REPORT_REASON_MAX} characters"
             )
-        result = await self.service.report(user, body.username, body.reason)
+        result = await self.service.moderation.report(user, body.username, body.reason)
         return Response.json(
             201,
             {
@@ -160,7 +159,7 @@ class Api:
 
     async def updates(self, request: Request, user: User, token_hash: str) -> Response:
         query = _query(request, {"since", "timeout"})
-        since = self.service.parse_cursor(query.get("since"))
+        since = self.service.delivery.parse_cursor(query.get("since"))
         timeout = _number_param(
             query,
             "timeout",
@@ -168,7 +167,7 @@ class Api:
             0,
             self.config.longpoll_max_timeout,
         )
-        events, cursor = await self.service.updates(user, token_hash, since, timeout)
+        events, cursor = await self.service.delivery.updates(user, token_hash, since, timeout)
         return Response.json(
             200, {"events": [views.event(e) for e in events], "cursor": str(cursor)}
         )
@@ -178,7 +177,7 @@ class Api:
         # The header wins: a reconnecting browser sends it along with its original URL.
         header = request.header(b"last-event-id")
         raw = header.decode("latin-1").strip() if header is not None else None
-        since = self.service.parse_cursor(raw or query.get("since"))
+        since = self.service.delivery.parse_cursor(raw or query.get("since"))
 
         async def body(send_chunk: ChunkSender) -> None:
             async def send(events: list[Event] | None) -> None:
@@ -187,7 +186,7 @@ class Api:
                 else:
                     await send_chunk(b"".join(views.sse_frame(e) for e in events))
 
-            await self.service.stream(user, token_hash, since, send)
+            await self.service.delivery.stream(user, token_hash, since, send)
 
         return Response(
             status=200,

@@ -1,0 +1,126 @@
+"""Accounts and sessions: registering, logging in and out, and who a token belongs to."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import trio
+
+from trio_chat import errors
+from trio_chat.domain import accounts
+from trio_chat.domain.models import User
+from trio_chat.service.core import Core
+from trio_chat.storage import Batch
+
+log = logging.getLogger("trio_chat.service")
+
+
+class Accounts:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.state = core.state
+        config = core.config
+        self.throttle = accounts.LoginThrottle(
+            per_user=config.login_failure_limit,
+            per_address=config.login_address_failure_limit,
+            window_ms=int(config.login_failure_window * 1000),
+            memory_bytes=config.login_throttle_memory,
+        )
+        self._dummy_hash = accounts.dummy_hash(config.scrypt_n)
+        # scrypt costs tens of milliseconds of CPU and 16 MiB of memory per hash: at most one
+        # per core at a time, so a flood of logins queues up instead of swamping the machine.
+        self._hashing = trio.CapacityLimiter(os.cpu_count() or 1)
+
+    async def register(self, name: str, password: str) -> tuple[User, str]:
+        fields = []
+        if problem := accounts.username_problem(name):
+            fields.append({"path": "$.username", "message": problem})
+        if problem := accounts.password_problem(password):
+            fields.append({"path": "$.password", "message": problem})
+        if fields:
+            raise errors.InvalidRequest(
+                "; ".join(f"{f['message']} @ {f['path']}" for f in fields), fields=fields
+            )
+        if self.state.find_user(name) is not None:
+            raise errors.UsernameTaken(f"the username {name!r} is taken")
+        password_hash = await trio.to_thread.run_sync(
+            lambda: accounts.hash_password(password, n=self.core.config.scrypt_n),
+            limiter=self._hashing,
+        )
+        now = self.core.now()
+        user = self.state.register(name, password_hash, now)
+        token = accounts.new_token()
+        token_hash = accounts.token_hash(token)
+        session = self.state.add_session(token_hash, user, now)
+
+        def undo() -> None:
+            self.state.remove_session(token_hash)
+            self.state.unregister(user)
+
+        batch = Batch(
+            users={user.key: user},
+            sessions={token_hash: session},
+            user_states={user.key: self.state.state_of(user.key)},
+        )
+        await self.core.commit(batch, undo=undo)
+        log.info("registered user=%s", user.name)
+        return user, token
+
+    async def login(self, name: str, password: str, address: str | None) -> tuple[User, str]:
+        # A name that cannot exist is refused before it reaches any table (or the throttle's
+        # memory: 60 KB usernames once grew it by hundreds of megabytes).
+        if problem := accounts.username_problem(name):
+            raise errors.InvalidRequest.field("$.username", problem)
+        key = name.lower()
+        now = self.core.now()
+        refused = self.throttle.check(key, address, now)
+        if refused is not None:
+            raise errors.TooManyAttempts(
+                "too many failed logins from this address; try again later"
+                if refused.by_address
+                else "too many failed logins for this username; try again later",
+                refused.retry_after_ms / 1000,
+            )
+        user = self.state.find_user(name)
+        ok = False
+        if accounts.password_problem(password) is None:  # else no account can have it
+            stored = user.password_hash if user is not None else self._dummy_hash
+            ok = await trio.to_thread.run_sync(
+                accounts.verify_password, password, stored, limiter=self._hashing
+            )
+        if user is None or not ok:
+            self.throttle.record_failure(key, address, self.core.now())
+            raise errors.BadCredentials()
+        self.throttle.record_success(key, address)
+        token = accounts.new_token()
+        token_hash = accounts.token_hash(token)
+        session = self.state.add_session(token_hash, user, self.core.now())
+
+        def undo() -> None:
+            self.state.remove_session(token_hash)
+
+        await self.core.commit(Batch(sessions={token_hash: session}), undo=undo)
+        return user, token
+
+    def authenticate(self, token: str | None) -> tuple[User, str]:
+        """The user a bearer token belongs to, and the token's hash; or 401."""
+        if token:
+            token_hash = accounts.token_hash(token)
+            user = self.state.session_user(token_hash)
+            if user is not None:
+                return user, token_hash
+        raise errors.Unauthorized()
+
+    async def logout(self, token_hash: str) -> None:
+        session = self.state.remove_session(token_hash)
+        if session is None:
+            raise errors.Unauthorized()
+        # At once, before the write: delivery checks the session too, so nothing more
+        # reaches this token's streams even while the write is under way.
+        self.core.hub.end_session(session.user, token_hash)
+
+        def undo() -> None:
+            self.state.sessions[token_hash] = session
+
+        await self.core.commit(Batch(sessions={token_hash: None}), undo=undo)

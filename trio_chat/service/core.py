@@ -1,0 +1,180 @@
+"""The core every job of the service shares: state, store, clock, live hub, timers, and the
+one commit path every write goes through.
+
+Theory of operation
+-------------------
+A write is: validate and change ``ChatState`` synchronously (no await in between, so two
+requests never interleave inside one operation), then ``commit`` the changed records. Only
+once they are durable does the change become visible: the committed heads move, events are
+published, and the caller answers. If the write fails, ``undo`` puts the state back.
+
+Readers see committed numbers only (``committed_heads``, ``committed_cursor``); messages are
+read from the store by number. Read positions moved by live delivery are gathered here and
+applied in batches (``note_delivered``, ``flush_reads``): applying one is a new UserState,
+too dear to make per event per stream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Sequence
+
+import trio
+
+from trio_chat import errors
+from trio_chat.clock import Clock
+from trio_chat.config import Config
+from trio_chat.domain import moderation, ratelimit
+from trio_chat.domain.models import Event, EventType, Message, User, parse_message_id
+from trio_chat.domain.state import ChatState
+from trio_chat.service.live import Hub
+from trio_chat.service.timers import Timers
+from trio_chat.storage import AsyncStore, Batch, Snapshot
+
+RETRY_TIMER_AFTER = 5.0  # seconds before retrying a timer whose write failed
+
+
+class Core:
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock,
+        store: AsyncStore,
+        snapshot: Snapshot,
+        timer_nursery: trio.Nursery,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.store = store
+        self.state = ChatState(
+            rate_policy=ratelimit.RatePolicy(
+                config.rate_limit_count, int(config.rate_limit_period * 1000)
+            ),
+            ban_policy=moderation.BanPolicy(config.ban_threshold, int(config.ban_duration * 1000)),
+            users=snapshot.users,
+            sessions=snapshot.sessions,
+            user_states=snapshot.user_states,
+            heads=dict(snapshot.heads),
+            cursor=snapshot.cursor,
+        )
+        # What readers may see: only what is durable.
+        self.committed_heads: dict[str, int] = dict(snapshot.heads)
+        self.committed_cursor = snapshot.cursor
+        self.hub = Hub(config.stream_buffer_events)
+        self.timers = Timers(timer_nursery, clock)
+        self.latest: dict[int, Message] = {}  # messages with comments not yet committed
+        self._delivered: dict[str, dict[str, int]] = {}  # user -> chat -> seq, not yet applied
+
+    def now(self) -> int:
+        return int(self.clock.now() * 1000)
+
+    # -- the commit path ------------------------------------------------------------------
+
+    async def commit(
+        self,
+        batch: Batch,
+        *,
+        events: Sequence[Event] = (),
+        updates: Sequence[Event] = (),
+        undo: Callable[[], None] | None = None,
+    ) -> None:
+        """Commit; then make the batch visible to readers and publish ``events``.
+
+        ``events`` are new log entries; ``updates`` rewrite existing ones (a message that
+        gained a comment) and are stored, not published.
+        """
+        for event in updates:
+            batch.update_event(event)
+        for event in events:
+            batch.add_event(event)
+
+        def committed() -> None:
+            for chat, head in batch.heads.items():
+                self.committed_heads[chat] = max(self.committed_heads.get(chat, 0), head)
+            self.committed_cursor = max(self.committed_cursor, batch.cursor)
+            forget_latest()
+            for event in events:
+                self.hub.publish(event)
+
+        def forget_latest() -> None:
+            for event in updates:
+                message = event.message
+                if message is not None and self.latest.get(message.cursor) is message:
+                    del self.latest[message.cursor]
+
+        def failed() -> None:
+            forget_latest()
+            if undo is not None:
+                undo()
+
+        await self.store.commit(batch, on_commit=committed, on_failure=failed)
+
+    # -- read positions moved by live delivery --------------------------------------------
+
+    def note_delivered(self, user: User, events: Iterable[Event]) -> None:
+        """Events handed to a live transport count as read for ``/connect``."""
+        positions = self._delivered.get(user.key)
+        for event in events:
+            message = event.message
+            if event.type is EventType.MESSAGE and message is not None:
+                if positions is None:
+                    positions = self._delivered[user.key] = {}
+                if message.seq > positions.get(message.chat, 0):
+                    positions[message.chat] = message.seq
+
+    def apply_delivered(self, key: str) -> None:
+        positions = self._delivered.pop(key, None)
+        if positions:
+            self.state.mark_read(key, positions)
+
+    async def flush_reads(self) -> None:
+        delivered, self._delivered = self._delivered, {}
+        moved = [
+            key for key, positions in delivered.items() if self.state.mark_read(key, positions)
+        ]
+        if not moved:
+            return
+        batch = Batch(user_states={k: self.state.state_of(k) for k in moved})
+        # If this write fails the positions stay moved in memory and go with the user's next
+        # write; at worst a restart shows a few delivered messages as unread again.
+        with contextlib.suppress(errors.ChatError):
+            await self.store.commit(batch)
+
+    async def run_read_flusher(self) -> None:
+        """Persist read positions moved by live delivery, at most once per interval."""
+        while True:
+            await trio.sleep(self.config.read_flush_interval)
+            await self.flush_reads()
+
+    # -- reading ----------------------------------------------------------------------------
+
+    async def page(self, chat: str, end: int, limit: int) -> list[Message]:
+        """Up to ``limit`` messages of ``chat`` numbered ``end`` or lower, oldest first.
+
+        Numbers are dense except where a write failed after taking one: step over the gap.
+        """
+        found: list[Message] = []
+        while end >= 1 and len(found) < limit:
+            start = max(1, end - (limit - len(found)) + 1)
+            found[:0] = await self.messages(chat, range(start, end + 1))
+            end = start - 1
+        return found
+
+    async def messages(self, chat: str, seqs: range) -> list[Message]:
+        if not seqs:
+            return []
+        cursors = [c for c in await self.store.chat_cursors(chat, seqs) if c is not None]
+        events = await self.store.events(cursors)
+        return [e.message for e in events if e is not None and e.message is not None]
+
+    async def visible_message(self, user: User, raw_id: str) -> Message | None:
+        """The message with this id, if ``user`` may see it; None as if it did not exist."""
+        cursor = parse_message_id(raw_id)
+        if cursor is None or cursor > self.committed_cursor:
+            return None
+        (event,) = await self.store.events([cursor])
+        if event is None or event.type is not EventType.MESSAGE or event.message is None:
+            return None
+        if not self.state.can_see(user.key, event.message.chat):
+            return None
+        return event.message

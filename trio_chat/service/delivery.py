@@ -1,0 +1,138 @@
+"""Live delivery: long-poll and event streams, replay from a cursor, and what each reader
+may receive, decided at the moment of delivery."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import attrs
+import trio
+
+from trio_chat import errors
+from trio_chat.domain.models import Event, User
+from trio_chat.service.core import Core
+from trio_chat.service.live import Subscriber
+
+REPLAY_CHUNK = 256  # events read from the store per step when replaying a cursor
+UPDATES_MAX_EVENTS = 500  # events per long-poll answer at most (the cursor says where to go on)
+
+
+class Delivery:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.state = core.state
+
+    def parse_cursor(self, raw: str | None) -> int | None:
+        if raw is None:
+            return None
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+            raise errors.InvalidCursor(f"{raw!r} is not a cursor")
+        value = int(raw)
+        if value > self.core.committed_cursor:
+            raise errors.InvalidCursor(f"cursor {raw} is ahead of this server's log")
+        return value
+
+    def _session_open(self, session: str) -> bool:
+        """Checked at delivery: a revoked token never receives another event."""
+        return session in self.state.sessions
+
+    async def updates(
+        self, user: User, session: str, since: int | None, timeout: float
+    ) -> tuple[list[Event], int]:
+        """Long-poll: the caller's events after ``since``, waiting up to ``timeout`` for one."""
+        with self.core.hub.subscribe(user.key, session) as sub:
+            head = self.core.committed_cursor
+            position = head if since is None else since
+            found: list[Event] = []
+            while position < head and not found:
+                batch, position = await self._replay(user, position, head, UPDATES_MAX_EVENTS)
+                found.extend(batch)
+            if not found and timeout > 0:
+                with trio.move_on_after(timeout):
+                    while not found:
+                        try:
+                            found = self._fresh(user, await sub.take(), head)
+                        except trio.EndOfChannel:
+                            break
+            if not self._session_open(session):
+                raise errors.Unauthorized("this session has ended")
+            if found:
+                position = max(position, found[-1].cursor)
+            self.core.note_delivered(user, found)
+            return found, position
+
+    async def stream(
+        self,
+        user: User,
+        session: str,
+        since: int | None,
+        send: Callable[[list[Event] | None], Awaitable[None]],
+    ) -> None:
+        """Server-sent events: replay after ``since``, then live until closed.
+
+        ``send(None)`` asks for a keep-alive. Returns when the server shuts down; raises
+        ``SlowConsumer`` when this consumer fell too far behind (its client resumes from its
+        cursor, losing nothing).
+        """
+        with self.core.hub.subscribe(user.key, session) as sub:
+            await self._stream(user, since, send, sub)
+            if sub.overflowed:
+                raise errors.SlowConsumer
+
+    async def _stream(
+        self,
+        user: User,
+        since: int | None,
+        send: Callable[[list[Event] | None], Awaitable[None]],
+        sub: Subscriber,
+    ) -> None:
+        head = self.core.committed_cursor
+        position = head if since is None else since
+        while position < head:
+            batch, position = await self._replay(user, position, head, REPLAY_CHUNK)
+            if not self._session_open(sub.session):
+                return
+            if batch:
+                await send(batch)
+                self.core.note_delivered(user, batch)
+        # No timeout per wait: the hub's keep-alive ticks (None) wake every stream.
+        while True:
+            try:
+                received = await sub.take()
+            except trio.EndOfChannel:
+                return
+            if not self._session_open(sub.session):
+                return
+            batch = self._fresh(user, received, head)
+            if batch:
+                await send(batch)
+                self.core.note_delivered(user, batch)
+            elif None in received:
+                await send(None)
+
+    def _fresh(self, user: User, received: list[Event | None], head: int) -> list[Event]:
+        """The events among ``received`` that replay (up to ``head``) has not already sent,
+        and that ``user`` may see now: the hub only routes, the rule decides."""
+        visible = self.state.visible
+        return [e for e in received if e is not None and e.cursor > head and visible(user.key, e)]
+
+    async def _replay(
+        self, user: User, after: int, head: int, limit: int
+    ) -> tuple[list[Event], int]:
+        """Visible events in (after, head], at most ``limit``; and the position reached."""
+        found: list[Event] = []
+        position = after
+        while position < head and len(found) < limit:
+            cursors = range(position + 1, min(head, position + REPLAY_CHUNK) + 1)
+            for cursor, event in zip(cursors, await self.core.store.events(cursors), strict=True):
+                position = cursor
+                if event is None or not self.state.visible(user.key, event):
+                    continue
+                if event.message is not None and event.message.comments:
+                    # The log keeps each message as it is now; the event as it happened had
+                    # no comments yet. They follow as events of their own.
+                    event = attrs.evolve(event, message=attrs.evolve(event.message, comments=()))
+                found.append(event)
+                if len(found) >= limit:
+                    break
+        return found, position

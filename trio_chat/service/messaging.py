@@ -1,0 +1,158 @@
+"""Chats and messages: connect, status, sending, paging, comments, and the rate limit."""
+
+from __future__ import annotations
+
+import contextlib
+
+import attrs
+
+from trio_chat import errors
+from trio_chat.domain import chats, ratelimit
+from trio_chat.domain.models import Comment, Event, EventType, Message, User
+from trio_chat.domain.state import UserState
+from trio_chat.service.core import Core
+from trio_chat.storage import Batch
+
+
+@attrs.frozen
+class ConnectResult:
+    history: list[Message]
+    unread: list[Message]
+    cursor: int
+
+
+@attrs.frozen
+class Status:
+    user: User
+    chats: list[str]
+    rate: ratelimit.RateStatus | None  # None when the limit is off
+    banned_until: int | None
+
+
+@attrs.frozen
+class SendResult:
+    message: Message
+    rate: ratelimit.RateStatus | None  # None when the limit is off
+
+
+class Messaging:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.state = core.state
+
+    def arm_persisted_timers(self) -> None:
+        """At start-up: re-arm rate-window timers from their stored ends."""
+        for key, ends in list(self.state.windows()):
+            self.arm_window(key, ends)
+
+    async def connect(self, user: User) -> ConnectResult:
+        cursor = self.core.committed_cursor
+        size = self.core.config.history_size
+        self.core.apply_delivered(user.key)
+        plan = self.state.plan_connect(user.key, self.core.committed_heads, size)
+        history = await self.core.page(chats.GENERAL, plan.history.stop - 1, size)
+        unread: list[Message] = []
+        for chat, seqs in plan.unread.items():
+            for message in await self.core.messages(chat, seqs):
+                if message.author_key != user.key:
+                    unread.append(message)
+                elif chat == chats.GENERAL:
+                    # One's own messages are never unread: they are seen, so history.
+                    history.append(message)
+        history = history[-size:] if size else []
+        unread.sort(key=lambda m: m.cursor)
+        previous = self.state.state_of(user.key)
+        new_state = self.state.mark_read(user.key, plan.read_after)
+        if new_state is not None:
+
+            def undo() -> None:
+                if self.state.user_states.get(user.key) is new_state:
+                    self.state.user_states[user.key] = previous
+
+            await self.core.commit(Batch(user_states={user.key: new_state}), undo=undo)
+        return ConnectResult(history=history, unread=unread, cursor=cursor)
+
+    def status(self, user: User) -> Status:
+        now = self.core.now()
+        return Status(
+            user=user,
+            chats=self.state.chats_of(user.key),
+            rate=self.rate_status(user),
+            banned_until=self.state.banned_until(user.key, now),
+        )
+
+    def private_chat_with(self, user: User, name: str) -> str:
+        """The id of ``user``'s private chat with the user called ``name``."""
+        other = self.state.require_user(name)
+        if other.key == user.key:
+            raise errors.InvalidRequest.field("$.with", "there is no chat with yourself")
+        return chats.private_chat(user.key, other.key)
+
+    def rate_status(self, user: User) -> ratelimit.RateStatus | None:
+        if not self.state.rate_policy.enabled:
+            return None
+        return self.state.rate_status(user.key, self.core.now())
+
+    async def send(self, user: User, text: str, to: str | None) -> SendResult:
+        now = self.core.now()
+        message, previous = self.state.post_message(user, text, to, now)
+        event = Event(
+            cursor=message.cursor, type=EventType.MESSAGE, chat=message.chat, message=message
+        )
+        batch = Batch(user_states={k: self.state.state_of(k) for k in previous})
+        window_before = previous.get(user.key, UserState()).window if to is None else None
+
+        def undo() -> None:
+            self.state.restore(previous)
+
+        await self.core.commit(batch, events=[event], undo=undo)
+        if to is None and self.state.rate_policy.enabled:
+            window = self.state.state_of(user.key).window
+            if window is not None and window is not window_before and window.count == 1:
+                self.arm_window(user.key, window.ends_at(self.state.rate_policy))
+        return SendResult(message=message, rate=self.rate_status(user))
+
+    async def messages(
+        self, user: User, chat: str, before: str | None, limit: int
+    ) -> list[Message]:
+        if not self.state.can_see(user.key, chat):
+            raise errors.ChatNotFound(f"there is no chat {chat!r} you belong to")
+        end = self.core.committed_heads.get(chat, 0)
+        if before is not None:
+            anchor = await self.core.visible_message(user, before)
+            if anchor is None or anchor.chat != chat:
+                raise errors.MessageNotFound(f"there is no message {before!r} in this chat")
+            end = anchor.seq - 1
+        return await self.core.page(chat, end, limit)
+
+    async def comment(self, user: User, message_id: str, text: str) -> Comment:
+        found = await self.core.visible_message(user, message_id)
+        if found is None:
+            raise errors.MessageNotFound(f"there is no message {message_id!r}")
+        # A comment not yet committed is the base for the next one, so none is lost.
+        message = self.core.latest.get(found.cursor, found)
+        comment, comment_event = self.state.post_comment(user, message, text, self.core.now())
+        updated = message.with_comment(comment)
+        self.core.latest[updated.cursor] = updated
+        message_event = Event(
+            cursor=updated.cursor, type=EventType.MESSAGE, chat=updated.chat, message=updated
+        )
+        await self.core.commit(Batch(), events=[comment_event], updates=[message_event])
+        return comment
+
+    # -- the rate limit's periods --------------------------------------------------------
+
+    def arm_window(self, key: str, ends_ms: int) -> None:
+        self.core.timers.arm(("window", key), ends_ms / 1000, lambda: self._expire_window(key))
+
+    async def _expire_window(self, key: str) -> None:
+        previous = self.state.state_of(key)
+        if not self.state.expire_window(key, self.core.now()):
+            return
+        # If the write fails the window is over all the same: a stored window that has
+        # ended is ignored.
+        with contextlib.suppress(errors.ChatError):
+            await self.core.commit(
+                Batch(user_states={key: self.state.state_of(key)}),
+                undo=lambda: self.state.restore({key: previous}),
+            )
