@@ -75,3 +75,42 @@ async def test_comments_on_the_oldest_and_middle_messages_survive_a_restart(nurs
             before = [*before, response.json()["message"]]
             assert (await client.get("/messages", headers=auth)).json()["messages"] == before
         await server.stop()
+
+
+async def test_devices_read_state_and_client_ids_survive_a_restart(nursery, config):
+    server = await start_server(nursery, config)
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        reply = await client.post(
+            "/register", json={"username": "alice", "password": "correct horse", "device": "desk"}
+        )
+        desk = {"Authorization": f"Bearer {reply.json()['token']}"}
+        reply = await client.post(
+            "/login", json={"username": "alice", "password": "correct horse", "device": "phone"}
+        )
+        phone = {"Authorization": f"Bearer {reply.json()['token']}"}
+        bob = await register(client, "bob")
+        await client.post("/connect", headers=desk)
+        first, second = await bob.send("one"), await bob.send("two")
+        read = await client.post(
+            "/read", headers=phone, json={"chat": "general", "up_to": first["id"]}
+        )
+        assert read.status_code == 204
+        sent = await client.post(
+            "/send", headers=desk, json={"text": "idempotent", "client_id": "k1"}
+        )
+        sessions = (await client.get("/sessions", headers=desk)).json()
+        unread = (await client.get("/status", headers=phone)).json()["unread"]
+    assert unread == {"general": 1}
+    await server.stop()
+
+    server = await start_server(nursery, config)
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        assert (await client.get("/sessions", headers=desk)).json() == sessions
+        assert (await client.get("/status", headers=desk)).json()["unread"] == unread
+        again = await client.post(
+            "/send", headers=phone, json={"text": "idempotent", "client_id": "k1"}
+        )
+        assert again.status_code == 200 and again.json() == sent.json()
+        connect = (await client.post("/connect", headers=phone)).json()
+        assert [m["id"] for m in connect["unread"]] == [second["id"]]
+    await server.stop()

@@ -146,6 +146,17 @@ class UsernameTaken(ChatError):
     default_message = "that username is taken"
 
 
+class SessionNotFound(NotFound):
+    code = "session_not_found"
+    default_message = "no such session"
+
+
+class ClientIdConflict(ChatError):
+    status = 409
+    code = "client_id_conflict"
+    default_message = "this client_id was already used for a different request"
+
+
 class AlreadyReported(ChatError):
     status = 409
     code = "already_reported"

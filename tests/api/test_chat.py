@@ -16,7 +16,16 @@ async def test_send_returns_the_message(make_user):
     response = await alice.post("/send", {"text": "hello"})
     assert response.status_code == 201
     message = response.json()["message"]
-    assert set(message) == {"id", "chat", "author", "to", "text", "sent_at", "comments"}
+    assert set(message) == {
+        "id",
+        "chat",
+        "author",
+        "to",
+        "text",
+        "sent_at",
+        "comments",
+        "client_id",
+    }
     assert message["chat"] == "general" and message["to"] is None
     assert message["author"] == "alice" and message["text"] == "hello"
     assert TIMESTAMP.fullmatch(message["sent_at"]) and message["comments"] == []

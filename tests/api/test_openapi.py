@@ -29,7 +29,7 @@ async def test_lists_exactly_the_routes_served(spec, chat_server):
 async def test_public_and_authenticated_routes_match_the_spec(spec, http):
     for path, ops in spec["paths"].items():
         for method, op in ops.items():
-            response = await http.request(method.upper(), path)
+            response = await http.request(method.upper(), path.replace("{session}", "s1"))
             if "security" in op:
                 assert response.status_code == 401, path
             else:
@@ -57,9 +57,22 @@ async def test_real_answers_validate(spec, http):
     validator(spec, "SendResponse").validate((await alice.post("/send", {"text": "x"})).json())
     validator(spec, "ConnectResponse").validate((await bob.post("/connect")).json())
     validator(spec, "Status").validate((await bob.get("/status")).json())
+    validator(spec, "Sessions").validate((await alice.get("/sessions")).json())
+    read = await alice.post("/read", {"chat": "general", "up_to": message["id"]})
+    assert read.status_code == 204
+    repeated = await alice.post("/send", {"text": "once", "client_id": "k1"})
+    again = await alice.post("/send", {"text": "once", "client_id": "k1"})
+    assert (repeated.status_code, again.status_code) == (201, 200)
+    validator(spec, "SendResponse").validate(again.json())
     validator(spec, "Messages").validate((await bob.get("/messages")).json())
     updates = (await bob.get("/updates", params={"since": "0", "timeout": "0"})).json()
     assert {e["type"] for e in updates["events"]} == {"message", "comment"}
+    other_session = {"Authorization": f"Bearer {register_again.json()['token']}"}
+    mine = (
+        await http.get("/updates", params={"since": "0", "timeout": "0"}, headers=other_session)
+    ).json()
+    assert "read" in {e["type"] for e in mine["events"]}  # the /read above, from another session
+    validator(spec, "Updates").validate(mine)
     validator(spec, "Updates").validate(updates)
     report = await bob.post("/report", {"username": "alice"})
     validator(spec, "ReportResponse").validate(report.json())

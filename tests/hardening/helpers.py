@@ -236,10 +236,19 @@ class ServerProcess:
 
 @asynccontextmanager
 async def server_process(
-    data_dir: Path, *args: str, cheap_hash: bool = False, log_level: str = "info"
+    data_dir: Path,
+    *args: str,
+    cheap_hash: bool = False,
+    log_level: str = "info",
+    launcher: str | None = None,
 ) -> AsyncIterator[ServerProcess]:
-    """Run ``trio-chat serve`` on port 0; stop it with SIGTERM at the end (if still alive)."""
-    if cheap_hash:
+    """Run ``trio-chat serve`` on port 0; stop it with SIGTERM at the end (if still alive).
+
+    ``launcher`` replaces ``python -m trio_chat`` with code of a test's own (which may patch
+    the server before running ``trio_chat.cli.main``)."""
+    if launcher is not None:
+        command = [sys.executable, "-c", launcher]
+    elif cheap_hash:
         command = [sys.executable, "-c", CHEAP_HASH_LAUNCHER]
     else:
         command = [sys.executable, "-m", "trio_chat"]

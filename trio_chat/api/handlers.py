@@ -12,13 +12,16 @@ from trio_chat.api.schemas import (
     CommentRequest,
     Credentials,
     Empty,
+    ReadRequest,
     ReportRequest,
     SendRequest,
+    check_client_id,
+    check_device,
     decode,
 )
 from trio_chat.clock import format_optional_ms
-from trio_chat.domain import chats
-from trio_chat.domain.models import Event, User
+from trio_chat.domain import accounts, chats
+from trio_chat.domain.models import Event, User, session_id
 from trio_chat.domain.ratelimit import RateStatus
 from trio_chat.http.messages import ChunkSender, Request, Response, dump_json
 from trio_chat.http.routing import Route, Router
@@ -27,7 +30,7 @@ from trio_chat.service.chat import ChatService
 MESSAGES_DEFAULT_LIMIT = 50
 MESSAGES_MAX_LIMIT = 100
 
-AuthedHandler = Callable[[Request, User, str], Awaitable[Response]]
+AuthedHandler = Callable[..., Awaitable[Response]]  # (request, user, token hash, **params)
 
 
 class Api:
@@ -36,10 +39,15 @@ class Api:
         self.config = service.config
         self._openapi: bytes | None = None
 
-    def authed(self, handler: AuthedHandler) -> Callable[[Request], Awaitable[Response]]:
+    def authed(self, handler: AuthedHandler, path: str) -> Callable[[Request], Awaitable[Response]]:
+        """The handler behind authentication; a pattern's named segments become keywords."""
+        pattern = Route("", path, handler=_unused)
+
         async def wrapper(request: Request) -> Response:
             user, token_hash = self.service.accounts.authenticate(request.bearer_token())
             request.user = user.name
+            if pattern.is_pattern:
+                return await handler(request, user, token_hash, **pattern.params(request.path))
             return await handler(request, user, token_hash)
 
         return wrapper
@@ -48,17 +56,37 @@ class Api:
 
     async def register(self, request: Request) -> Response:
         body = decode(request.body, Credentials)
-        user, token = await self.service.accounts.register(body.username, body.password)
+        device = check_device(body.device)
+        user, token = await self.service.accounts.register(body.username, body.password, device)
         request.user = user.name
-        return Response.json(201, {"username": user.name, "token": token})
+        return Response.json(201, _signed_in(user, token))
 
     async def login(self, request: Request) -> Response:
         body = decode(request.body, Credentials)
+        device = check_device(body.device)
         user, token = await self.service.accounts.login(
-            body.username, body.password, request.client_address
+            body.username, body.password, request.client_address, device
         )
         request.user = user.name
-        return Response.json(200, {"username": user.name, "token": token})
+        return Response.json(200, _signed_in(user, token))
+
+    async def sessions(self, request: Request, user: User, token_hash: str) -> Response:
+        _no_query(request)
+        found = self.service.accounts.sessions(user)
+        return Response.json(
+            200,
+            {
+                "sessions": [
+                    views.session(session_id(h), s, current=h == token_hash) for h, s in found
+                ]
+            },
+        )
+
+    async def revoke(
+        self, request: Request, user: User, token_hash: str, *, session: str
+    ) -> Response:
+        await self.service.accounts.revoke(user, session)
+        return Response.empty(204)
 
     async def logout(self, request: Request, user: User, token_hash: str) -> Response:
         decode(request.body, Empty, allow_empty=True)
@@ -69,7 +97,7 @@ class Api:
 
     async def connect(self, request: Request, user: User, token_hash: str) -> Response:
         decode(request.body, Empty, allow_empty=True)
-        result = await self.service.messaging.connect(user)
+        result = await self.service.messaging.connect(user, token_hash)
         return Response.json(
             200,
             {
@@ -95,19 +123,23 @@ class Api:
                     "reset_at": format_optional_ms(rate.reset_at) if rate else None,
                 },
                 "banned_until": format_optional_ms(status.banned_until),
+                "unread": self.service.messaging.unread(user),
             },
         )
 
     async def send(self, request: Request, user: User, token_hash: str) -> Response:
         try:
             body = decode(request.body, SendRequest)
-            result = await self.service.messaging.send(user, body.text, body.to)
+            check_client_id(body.client_id)
+            result = await self.service.messaging.send(user, body.text, body.to, body.client_id)
         except errors.ChatError as exc:
             response = Response.error(exc)
             response.headers += self._rate_headers(self.service.messaging.rate_status(user))
             return response
         return Response.json(
-            201, {"message": views.message(result.message)}, self._rate_headers(result.rate)
+            200 if result.repeated else 201,
+            {"message": views.message(result.message)},
+            self._rate_headers(result.rate),
         )
 
     def _rate_headers(self, rate: RateStatus | None) -> list[tuple[str, str]]:
@@ -135,8 +167,16 @@ class Api:
 
     async def comment(self, request: Request, user: User, token_hash: str) -> Response:
         body = decode(request.body, CommentRequest)
-        comment = await self.service.messaging.comment(user, body.message_id, body.text)
-        return Response.json(201, {"comment": views.comment(comment)})
+        check_client_id(body.client_id)
+        comment, repeated = await self.service.messaging.comment(
+            user, body.message_id, body.text, body.client_id
+        )
+        return Response.json(200 if repeated else 201, {"comment": views.comment(comment)})
+
+    async def read(self, request: Request, user: User, token_hash: str) -> Response:
+        body = decode(request.body, ReadRequest)
+        await self.service.messaging.read(user, token_hash, body.chat, body.up_to)
+        return Response.empty(204)
 
     async def report(self, request: Request, user: User, token_hash: str) -> Response:
         body = decode(request.body, ReportRequest)
@@ -215,8 +255,11 @@ def build_router(service: ChatService) -> Router:
         ("GET", "/healthz", api.healthz),
         ("GET", "/openapi.json", api.openapi_json),
     ]
-    authed = [
+    authed: list[tuple[str, str, AuthedHandler, bool]] = [
         ("POST", "/logout", api.logout, False),
+        ("GET", "/sessions", api.sessions, False),
+        ("DELETE", "/sessions/{session}", api.revoke, False),
+        ("POST", "/read", api.read, False),
         ("POST", "/connect", api.connect, False),
         ("GET", "/status", api.status, False),
         ("POST", "/send", api.send, False),
@@ -229,8 +272,20 @@ def build_router(service: ChatService) -> Router:
     for method, path, handler in plain:
         router.add(Route(method, path, handler))
     for method, path, authed_handler, long_lived in authed:
-        router.add(Route(method, path, api.authed(authed_handler), long_lived=long_lived))
+        router.add(Route(method, path, api.authed(authed_handler, path), long_lived=long_lived))
     return router
+
+
+def _signed_in(user: User, token: str) -> dict[str, str]:
+    return {
+        "username": user.name,
+        "token": token,
+        "session": session_id(accounts.token_hash(token)),
+    }
+
+
+async def _unused(request: Request) -> Response:  # pragma: no cover - a pattern's placeholder
+    raise AssertionError
 
 
 # -- query parameters ---------------------------------------------------------------------

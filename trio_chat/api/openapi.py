@@ -21,6 +21,13 @@ TIMESTAMP: Schema = {
 NULLABLE_TIMESTAMP: Schema = {"oneOf": [TIMESTAMP, {"type": "null"}]}
 TEXT: Schema = {"type": "string", "minLength": 1, "maxLength": 4096}
 USERNAME: Schema = {"type": "string", "pattern": "^[A-Za-z0-9_.\\-]{1,32}$"}
+CLIENT_ID: Schema = {
+    "type": ["string", "null"],
+    "minLength": 1,
+    "maxLength": 64,
+    "description": "the sender's idempotency key: a repeat within 24 h answers 200 with the "
+    "original and changes nothing; another body with it is 409 client_id_conflict",
+}
 
 
 def _ref(name: str) -> Schema:
@@ -44,6 +51,7 @@ SCHEMAS: dict[str, Schema] = {
             "author": {"type": "string"},
             "text": TEXT,
             "sent_at": TIMESTAMP,
+            "client_id": CLIENT_ID,
         }
     ),
     "Message": _object(
@@ -55,6 +63,7 @@ SCHEMAS: dict[str, Schema] = {
             "text": TEXT,
             "sent_at": TIMESTAMP,
             "comments": {"type": "array", "items": _ref("Comment")},
+            "client_id": CLIENT_ID,
         }
     ),
     "Event": {
@@ -77,6 +86,18 @@ SCHEMAS: dict[str, Schema] = {
                 {"type": {"const": "banned"}, "cursor": {"type": "string"}, "until": TIMESTAMP}
             ),
             _object({"type": {"const": "unbanned"}, "cursor": {"type": "string"}}),
+            _object(
+                {
+                    "type": {"const": "read"},
+                    "cursor": {"type": "string"},
+                    "chat": {"type": "string"},
+                    "up_to": {
+                        "type": "string",
+                        "description": "message id: it and everything before it are read "
+                        "(sent to the user's other sessions)",
+                    },
+                }
+            ),
         ]
     },
     "Error": _object(
@@ -101,14 +122,50 @@ SCHEMAS: dict[str, Schema] = {
         }
     ),
     "Credentials": _object(
-        {"username": USERNAME, "password": {"type": "string", "minLength": 8, "maxLength": 256}}
+        {"username": USERNAME, "password": {"type": "string", "minLength": 8, "maxLength": 256}},
+        {
+            "device": {
+                "type": ["string", "null"],
+                "minLength": 1,
+                "maxLength": 64,
+                "description": "names the session this creates (default 'unnamed')",
+            }
+        },
     ),
-    "Session": _object({"username": {"type": "string"}, "token": {"type": "string"}}),
+    "Session": _object(
+        {
+            "username": {"type": "string"},
+            "token": {"type": "string"},
+            "session": {"type": "string", "description": "this session's id"},
+        }
+    ),
+    "SessionInfo": _object(
+        {
+            "id": {"type": "string"},
+            "device": {"type": "string"},
+            "created_at": TIMESTAMP,
+            "last_seen_at": {**TIMESTAMP, "description": "to the minute"},
+            "current": {"type": "boolean", "description": "the session making this request"},
+        }
+    ),
+    "Sessions": _object({"sessions": {"type": "array", "items": _ref("SessionInfo")}}),
+    "ReadRequest": _object(
+        {
+            "chat": {"type": "string"},
+            "up_to": {"type": "string", "description": "a message id of that chat"},
+        }
+    ),
     "SendRequest": _object(
-        {"text": TEXT}, {"to": {"type": ["string", "null"], "description": "private recipient"}}
+        {"text": TEXT},
+        {
+            "to": {"type": ["string", "null"], "description": "private recipient"},
+            "client_id": CLIENT_ID,
+        },
     ),
     "SendResponse": _object({"message": _ref("Message")}),
-    "CommentRequest": _object({"message_id": {"type": "string"}, "text": TEXT}),
+    "CommentRequest": _object(
+        {"message_id": {"type": "string"}, "text": TEXT}, {"client_id": CLIENT_ID}
+    ),
     "CommentResponse": _object({"comment": _ref("Comment")}),
     "ReportRequest": _object(
         {"username": {"type": "string"}},
@@ -142,6 +199,11 @@ SCHEMAS: dict[str, Schema] = {
                 }
             ),
             "banned_until": NULLABLE_TIMESTAMP,
+            "unread": {
+                "type": "object",
+                "additionalProperties": {"type": "integer", "minimum": 0},
+                "description": "chat id -> unread messages, for every chat of yours",
+            },
         }
     ),
     "Messages": _object({"messages": {"type": "array", "items": _ref("Message")}}),
@@ -219,6 +281,33 @@ def document(config: Config) -> Schema:
                 {"204": {"description": "ended"}, **_errors(400)},
             )
         },
+        "/sessions": {
+            "get": _op(
+                "Your sessions (one per login or registration), newest first",
+                {"200": _json(_ref("Sessions")), **_errors(400)},
+            )
+        },
+        "/sessions/{session}": {
+            "delete": _op(
+                "End one of your sessions: its token stops working, its streams end",
+                {"204": {"description": "ended"}, **_errors(404)},
+                parameters=[
+                    {
+                        "name": "session",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+            )
+        },
+        "/read": {
+            "post": _op(
+                "Mark a message and everything before it in its chat as read",
+                {"204": {"description": "read (it never moves back)"}, **_errors(400, 404)},
+                requestBody=_body("ReadRequest"),
+            )
+        },
         "/connect": {
             "post": _op(
                 "Join the common chat; get history and everything unread",
@@ -242,8 +331,12 @@ def document(config: Config) -> Schema:
             "post": _op(
                 "Send to the common chat, or privately with 'to'",
                 {
+                    "200": {
+                        **_json(_ref("SendResponse"), "a repeated client_id: the original"),
+                        "headers": rate_headers,
+                    },
                     "201": {**_json(_ref("SendResponse"), "sent"), "headers": rate_headers},
-                    **_errors(400, 403, 404, 429),
+                    **_errors(400, 403, 404, 409, 429),
                 },
                 requestBody=_body("SendRequest"),
             )
@@ -265,7 +358,11 @@ def document(config: Config) -> Schema:
         "/comment": {
             "post": _op(
                 "Comment on a message you can see",
-                {"201": _json(_ref("CommentResponse"), "created"), **_errors(400, 403, 404)},
+                {
+                    "200": _json(_ref("CommentResponse"), "a repeated client_id: the original"),
+                    "201": _json(_ref("CommentResponse"), "created"),
+                    **_errors(400, 403, 404, 409),
+                },
                 requestBody=_body("CommentRequest"),
             )
         },

@@ -14,24 +14,35 @@ import orjson
 from cattrs.preconf.json import make_converter
 
 from trio_chat import errors
+from trio_chat.domain import idempotency
+from trio_chat.domain.models import DEVICE_DEFAULT
 
 
 @attrs.frozen
 class Credentials:
     username: str
     password: str
+    device: str | None = None
 
 
 @attrs.frozen
 class SendRequest:
     text: str
     to: str | None = None
+    client_id: str | None = None
 
 
 @attrs.frozen
 class CommentRequest:
     message_id: str
     text: str
+    client_id: str | None = None
+
+
+@attrs.frozen
+class ReadRequest:
+    chat: str
+    up_to: str
 
 
 @attrs.frozen
@@ -46,6 +57,24 @@ class Empty:
 
 
 REPORT_REASON_MAX = 1024
+DEVICE_MAX = 64
+
+
+def check_device(device: str | None) -> str:
+    """The device name a session is given: 1-64 printable characters, or the default."""
+    if device is None:
+        return DEVICE_DEFAULT
+    if not 1 <= len(device) <= DEVICE_MAX or not device.isprintable():
+        raise errors.InvalidRequest.field(
+            "$.device", f"device must be 1 to {DEVICE_MAX} printable characters"
+        )
+    return device
+
+
+def check_client_id(client_id: str | None) -> None:
+    if client_id is not None and (problem := idempotency.client_id_problem(client_id)):
+        raise errors.InvalidRequest.field("$.client_id", problem)
+
 
 T = TypeVar("T")
 

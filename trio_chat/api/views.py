@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import Any
 
 from trio_chat.clock import format_ms, format_optional_ms
-from trio_chat.domain.models import Comment, Event, Message
+from trio_chat.domain.models import Comment, Event, EventType, Message, Session, message_id
 from trio_chat.http.messages import dump_json
 
 
@@ -17,6 +17,7 @@ def comment(c: Comment) -> dict[str, Any]:
         "author": c.author,
         "text": c.text,
         "sent_at": format_ms(c.sent_at),
+        "client_id": c.client_id,
     }
 
 
@@ -29,6 +30,7 @@ def message(m: Message) -> dict[str, Any]:
         "text": m.text,
         "sent_at": format_ms(m.sent_at),
         "comments": [comment(c) for c in m.comments],
+        "client_id": m.client_id,
     }
 
 
@@ -40,7 +42,20 @@ def event(e: Event) -> dict[str, Any]:
         out["comment"] = comment(e.comment)
     if e.until is not None:
         out["until"] = format_optional_ms(e.until)
+    if e.type is EventType.READ and e.up_to is not None:
+        out["chat"] = e.chat
+        out["up_to"] = message_id(e.up_to)
     return out
+
+
+def session(public_id: str, s: Session, *, current: bool) -> dict[str, Any]:
+    return {
+        "id": public_id,
+        "device": s.device,
+        "created_at": format_ms(s.created_at),
+        "last_seen_at": format_ms(s.last_seen_at or s.created_at),
+        "current": current,
+    }
 
 
 @lru_cache(maxsize=128)

@@ -8,6 +8,7 @@ user registered with and is what clients see.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from enum import StrEnum
 
@@ -29,10 +30,23 @@ def user_key(name: str) -> str:
     return name.lower()
 
 
+DEVICE_DEFAULT = "unnamed"
+
+
 @attrs.frozen
 class Session:
+    """One device's login. Stored under the hash of its token; shown by ``session_id``."""
+
     user: str  # user key
     created_at: int
+    device: str = DEVICE_DEFAULT
+    last_seen_at: int | None = None  # None: not seen since it was created
+
+
+def session_id(token_hash: str) -> str:
+    """A session's public id: derived from its token's hash, so it needs no storage and tells
+    nothing about the token (or the stored hash) to whoever sees it."""
+    return "s" + hashlib.sha256(b"session-id:" + token_hash.encode("ascii")).hexdigest()[:20]
 
 
 @attrs.frozen
@@ -42,6 +56,7 @@ class Comment:
     author: str  # display name
     text: str
     sent_at: int
+    client_id: str | None = None  # the author's idempotency key, if it sent one
 
 
 @attrs.frozen(cache_hash=True)
@@ -63,6 +78,7 @@ class Message:
     text: str
     sent_at: int
     comments: tuple[Comment, ...] = ()
+    client_id: str | None = None  # the author's idempotency key, if it sent one
 
     def with_comment(self, comment: Comment) -> Message:
         return attrs.evolve(self, comments=(*self.comments, comment))
@@ -73,6 +89,7 @@ class EventType(StrEnum):
     COMMENT = "comment"
     BANNED = "banned"
     UNBANNED = "unbanned"
+    READ = "read"
 
 
 @attrs.frozen(cache_hash=True)
@@ -80,8 +97,10 @@ class Event:
     """One entry of the server-wide event log.
 
     Its audience is either a chat (``chat``: every member sees it) or one user (``user``:
-    ban and unban notices). ``cursor`` is the log position; cursors of all events form one
-    increasing sequence, which is what clients resume from.
+    ban and unban notices, read positions). ``cursor`` is the log position; cursors of all
+    events form one increasing sequence, which is what clients resume from. ``origin`` names
+    the session an event came from when that session must not be sent it (a ``read`` event
+    goes to the user's *other* sessions).
     """
 
     cursor: int
@@ -91,6 +110,8 @@ class Event:
     message: Message | None = None
     comment: Comment | None = None
     until: int | None = None  # for "banned"
+    up_to: int | None = None  # for "read" (with ``chat``): the cursor of the last message read
+    origin: str | None = None  # session id
 
 
 def message_id(cursor: int) -> str:

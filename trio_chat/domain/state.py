@@ -28,6 +28,7 @@ from trio_chat import errors
 from trio_chat.clock import format_ms
 from trio_chat.domain import chats, moderation, ratelimit
 from trio_chat.domain.models import (
+    DEVICE_DEFAULT,
     Comment,
     Event,
     EventType,
@@ -36,6 +37,7 @@ from trio_chat.domain.models import (
     User,
     comment_id,
     message_id,
+    session_id,
     user_key,
 )
 
@@ -47,6 +49,8 @@ class UserState:
     """Per-user mutable state, replaced whole on every change (so undo is a put-back)."""
 
     read: Mapping[str, int] = attrs.field(factory=dict)  # chat -> last seq delivered
+    # chat -> the user's own messages past its read position (never unread, so not counted)
+    own: Mapping[str, tuple[int, ...]] = attrs.field(factory=dict)
     private_chats: frozenset[str] = frozenset()
     window: ratelimit.RateWindow | None = None
     standing: moderation.Standing = attrs.field(factory=moderation.Standing)
@@ -67,6 +71,26 @@ class ReportResult:
     event: Event | None  # the "banned" event when this report started a ban
 
 
+OWN_KEPT = 256  # own messages remembered past a read position, per chat
+
+
+def _with_own(state: UserState, chat: str, seq: int) -> UserState:
+    """The author's state once it sent message ``seq`` to ``chat``: one's own message is read;
+    if everything before it was read too, the read position simply moves on.
+
+    Otherwise it is remembered (so unread counts leave it out) until the position passes it.
+    A user who never polled has read the common chat up to now: nothing to remember. Past
+    ``OWN_KEPT`` the oldest are forgotten (and would count as unread), so the state stays
+    small for a script that sends without ever reading."""
+    read = state.read.get(chat)
+    if read is None and chat == chats.GENERAL:
+        return state
+    if (read or 0) == seq - 1 and chat not in state.own:
+        return attrs.evolve(state, read={**state.read, chat: seq})
+    mine = (*state.own.get(chat, ()), seq)[-OWN_KEPT:]
+    return attrs.evolve(state, own={**state.own, chat: mine})
+
+
 def text_problem(text: str) -> str | None:
     if not 1 <= len(text) <= TEXT_MAX:
         return f"text must be 1 to {TEXT_MAX} characters"
@@ -82,6 +106,11 @@ class ChatState:
     user_states: dict[str, UserState] = attrs.field(factory=dict)
     heads: dict[str, int] = attrs.field(factory=dict)  # chat -> last allocated seq
     cursor: int = 0  # last allocated event-log cursor
+    _sessions_of: dict[str, set[str]] = attrs.field(init=False, factory=dict)  # user -> hashes
+
+    def __attrs_post_init__(self) -> None:
+        for token_hash, session in self.sessions.items():
+            self._sessions_of.setdefault(session.user, set()).add(token_hash)
 
     # -- accounts ---------------------------------------------------------------------
 
@@ -109,13 +138,40 @@ class ChatState:
             raise errors.UserNotFound(f"there is no user {name!r}")
         return user
 
-    def add_session(self, token_hash: str, user: User, now: int) -> Session:
-        session = Session(user=user.key, created_at=now)
-        self.sessions[token_hash] = session
+    def add_session(
+        self, token_hash: str, user: User, now: int, device: str = DEVICE_DEFAULT
+    ) -> Session:
+        session = Session(user=user.key, created_at=now, device=device)
+        self.put_session(token_hash, session)
         return session
 
+    def put_session(self, token_hash: str, session: Session) -> None:
+        self.sessions[token_hash] = session
+        self._sessions_of.setdefault(session.user, set()).add(token_hash)
+
     def remove_session(self, token_hash: str) -> Session | None:
-        return self.sessions.pop(token_hash, None)
+        session = self.sessions.pop(token_hash, None)
+        if session is not None:
+            mine = self._sessions_of.get(session.user)
+            if mine is not None:
+                mine.discard(token_hash)
+                if not mine:
+                    del self._sessions_of[session.user]
+        return session
+
+    def sessions_of(self, key: str) -> list[tuple[str, Session]]:
+        """A user's sessions as (token hash, session), newest first."""
+        found = [
+            (h, self.sessions[h]) for h in self._sessions_of.get(key, ()) if h in self.sessions
+        ]
+        return sorted(found, key=lambda pair: (pair[1].created_at, pair[0]), reverse=True)
+
+    def find_session(self, key: str, public_id: str) -> str | None:
+        """The token hash of ``key``'s session with this public id (None for anyone else's)."""
+        for token_hash in self._sessions_of.get(key, ()):
+            if session_id(token_hash) == public_id:
+                return token_hash
+        return None
 
     def session_user(self, token_hash: str) -> User | None:
         session = self.sessions.get(token_hash)
@@ -158,7 +214,7 @@ class ChatState:
         return self.cursor
 
     def post_message(
-        self, author: User, text: str, to: str | None, now: int
+        self, author: User, text: str, to: str | None, now: int, client_id: str | None = None
     ) -> tuple[Message, dict[str, UserState]]:
         """Accept a message, or raise. Returns it and the user states it replaced.
 
@@ -210,7 +266,10 @@ class ChatState:
             to=recipient,
             text=text,
             sent_at=now,
+            client_id=client_id,
         )
+        previous.setdefault(author.key, self.state_of(author.key))
+        self.user_states[author.key] = _with_own(self.state_of(author.key), chat, seq)
         return message, previous
 
     def restore(self, previous: Mapping[str, UserState]) -> None:
@@ -222,7 +281,7 @@ class ChatState:
             self.user_states[key] = attrs.evolve(old, read=self.state_of(key).read)
 
     def post_comment(
-        self, author: User, message: Message, text: str, now: int
+        self, author: User, message: Message, text: str, now: int, client_id: str | None = None
     ) -> tuple[Comment, Event]:
         """Accept a comment on a message the author can see (the caller checked that)."""
         problem = text_problem(text)
@@ -236,6 +295,7 @@ class ChatState:
             author=author.name,
             text=text,
             sent_at=now,
+            client_id=client_id,
         )
         event = Event(cursor=cursor, type=EventType.COMMENT, chat=message.chat, comment=comment)
         return comment, event
@@ -267,18 +327,55 @@ class ChatState:
         return ConnectPlan(history=history, unread=unread, read_after=read_after)
 
     def mark_read(self, key: str, positions: Mapping[str, int]) -> UserState | None:
-        """Raise the user's read positions; returns the new state if anything moved."""
+        """Raise the user's read positions; returns the new state if anything moved.
+
+        Positions never move back."""
         state = self.state_of(key)
         changed = {c: p for c, p in positions.items() if c not in state.read or p > state.read[c]}
         if not changed:
             return None
-        new = attrs.evolve(state, read={**state.read, **changed})
+        own = dict(state.own)
+        for chat, position in changed.items():
+            if chat in own:
+                left = tuple(s for s in own[chat] if s > position)
+                if left:
+                    own[chat] = left
+                else:
+                    del own[chat]
+        new = attrs.evolve(state, read={**state.read, **changed}, own=own)
         self.user_states[key] = new
         return new
 
-    def visible(self, key: str, event: Event) -> bool:
+    def unread_counts(self, key: str, committed_heads: Mapping[str, int]) -> dict[str, int]:
+        """Per chat of the user: messages past its read position, its own not counted.
+
+        The common chat of a user who never polled counts as read up to now (its first
+        ``/connect`` shows the recent ones as history, none as unread)."""
+        state = self.state_of(key)
+        counts: dict[str, int] = {}
+        for chat in self.chats_of(key):
+            head = committed_heads.get(chat, 0)
+            read = state.read.get(chat, head if chat == chats.GENERAL else 0)
+            mine = sum(1 for seq in state.own.get(chat, ()) if read < seq <= head)
+            counts[chat] = max(0, head - read - mine)
+        return counts
+
+    def read_event(self, key: str, chat: str, up_to: int, origin: str | None) -> Event:
+        """The ``read`` event that tells the user's other sessions where it read to."""
+        return Event(
+            cursor=self.next_cursor(),
+            type=EventType.READ,
+            chat=chat,
+            user=key,
+            up_to=up_to,
+            origin=origin,
+        )
+
+    def visible(self, key: str, event: Event, session: str | None = None) -> bool:
+        """Whether user ``key`` (reading through ``session``, a public session id) may be
+        sent ``event``: the one rule live delivery and replay ask."""
         if event.user is not None:
-            return event.user == key
+            return event.user == key and (event.origin is None or event.origin != session)
         return event.chat is not None and self.can_see(key, event.chat)
 
     # -- moderation -----------------------------------------------------------------------

@@ -1,8 +1,16 @@
-"""Routing: exact paths to per-method handlers; 404 and 405 (with ``Allow``) otherwise."""
+"""Routing: paths to per-method handlers; 404 and 405 (with ``Allow``) otherwise.
+
+A path is exact (``/send``) or a pattern with named segments (``/sessions/{session_id}``):
+each ``{name}`` matches one non-empty path segment, percent-decoded, and is passed to the
+handler as a keyword argument. Exact paths are found by one dict lookup; patterns are tried in
+the order they were added, only when no exact path matched.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
+from urllib.parse import unquote
 
 import attrs
 
@@ -10,6 +18,8 @@ from trio_chat import errors
 from trio_chat.http.messages import Request, Response
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+_PARAM = re.compile(r"\{([a-z_]+)\}")
 
 
 @attrs.frozen
@@ -21,19 +31,49 @@ class Route:
     # client going away while it runs, and it does not count against the request deadline.
     long_lived: bool = False
 
+    @property
+    def is_pattern(self) -> bool:
+        return "{" in self.path
+
+    def params(self, path: str) -> dict[str, str]:
+        """The named segments of ``path`` (which this route matched)."""
+        match = _compile(self.path).fullmatch(path)
+        assert match is not None, (self.path, path)
+        return {name: unquote(value) for name, value in match.groupdict().items()}
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    return _COMPILED.get(pattern) or _COMPILED.setdefault(
+        pattern,
+        re.compile(
+            "".join(
+                f"(?P<{part[1:-1]}>[^/]+)" if _PARAM.fullmatch(part) else re.escape(part)
+                for part in re.split(r"(\{[a-z_]+\})", pattern)
+            )
+        ),
+    )
+
+
+_COMPILED: dict[str, re.Pattern[str]] = {}
+
 
 class Router:
     def __init__(self) -> None:
         self._routes: dict[str, dict[str, Route]] = {}
+        self._patterns: list[tuple[re.Pattern[str], dict[str, Route]]] = []
 
     def add(self, route: Route) -> None:
         methods = self._routes.setdefault(route.path, {})
         if route.method in methods:
             raise ValueError(f"duplicate route {route.method} {route.path}")
         methods[route.method] = route
+        if route.is_pattern and len(methods) == 1:
+            self._patterns.append((_compile(route.path), methods))
 
     def match(self, method: str, path: str) -> Route:
         methods = self._routes.get(path)
+        if methods is None:
+            methods = next((m for p, m in self._patterns if p.fullmatch(path)), None)
         if methods is None:
             raise errors.NotFound(f"there is nothing at {path}")
         route = methods.get(method)

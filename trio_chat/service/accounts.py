@@ -9,7 +9,7 @@ import trio
 
 from trio_chat import errors
 from trio_chat.domain import accounts
-from trio_chat.domain.models import User
+from trio_chat.domain.models import DEVICE_DEFAULT, Session, User
 from trio_chat.service.core import Core
 from trio_chat.storage import Batch
 
@@ -32,7 +32,9 @@ class Accounts:
         # per core at a time, so a flood of logins queues up instead of swamping the machine.
         self._hashing = trio.CapacityLimiter(os.cpu_count() or 1)
 
-    async def register(self, name: str, password: str) -> tuple[User, str]:
+    async def register(
+        self, name: str, password: str, device: str = DEVICE_DEFAULT
+    ) -> tuple[User, str]:
         fields = []
         if problem := accounts.username_problem(name):
             fields.append({"path": "$.username", "message": problem})
@@ -52,7 +54,7 @@ class Accounts:
         user = self.state.register(name, password_hash, now)
         token = accounts.new_token()
         token_hash = accounts.token_hash(token)
-        session = self.state.add_session(token_hash, user, now)
+        session = self.state.add_session(token_hash, user, now, device)
 
         def undo() -> None:
             self.state.remove_session(token_hash)
@@ -67,7 +69,9 @@ class Accounts:
         log.info("registered user=%s", user.name)
         return user, token
 
-    async def login(self, name: str, password: str, address: str | None) -> tuple[User, str]:
+    async def login(
+        self, name: str, password: str, address: str | None, device: str = DEVICE_DEFAULT
+    ) -> tuple[User, str]:
         # A name that cannot exist is refused before it reaches any table (or the throttle's
         # memory: 60 KB usernames once grew it by hundreds of megabytes).
         if problem := accounts.username_problem(name):
@@ -95,7 +99,7 @@ class Accounts:
         self.throttle.record_success(key, address)
         token = accounts.new_token()
         token_hash = accounts.token_hash(token)
-        session = self.state.add_session(token_hash, user, self.core.now())
+        session = self.state.add_session(token_hash, user, self.core.now(), device)
 
         def undo() -> None:
             self.state.remove_session(token_hash)
@@ -107,20 +111,39 @@ class Accounts:
         """The user a bearer token belongs to, and the token's hash; or 401."""
         if token:
             token_hash = accounts.token_hash(token)
-            user = self.state.session_user(token_hash)
-            if user is not None:
+            session = self.state.sessions.get(token_hash)
+            user = None if session is None else self.state.users.get(session.user)
+            if session is not None and user is not None:
+                self.core.touch_session(token_hash, session)
                 return user, token_hash
         raise errors.Unauthorized()
 
+    def sessions(self, user: User) -> list[tuple[str, Session]]:
+        """The user's sessions, newest first, as (token hash, session)."""
+        return self.state.sessions_of(user.key)
+
     async def logout(self, token_hash: str) -> None:
+        """End the caller's own session."""
+        if not await self._end(token_hash):
+            raise errors.Unauthorized()
+
+    async def revoke(self, user: User, public_id: str) -> None:
+        """End one of the user's sessions (any device's, this one's too)."""
+        token_hash = self.state.find_session(user.key, public_id)
+        if token_hash is None or not await self._end(token_hash):
+            raise errors.SessionNotFound(f"you have no session {public_id!r}")
+
+    async def _end(self, token_hash: str) -> bool:
         session = self.state.remove_session(token_hash)
         if session is None:
-            raise errors.Unauthorized()
+            return False
         # At once, before the write: delivery checks the session too, so nothing more
         # reaches this token's streams even while the write is under way.
         self.core.hub.end_session(session.user, token_hash)
 
         def undo() -> None:
-            self.state.sessions[token_hash] = session
+            self.state.put_session(token_hash, session)
 
         await self.core.commit(Batch(sessions={token_hash: None}), undo=undo)
+        log.info("session ended user=%s device=%r", session.user, session.device)
+        return True

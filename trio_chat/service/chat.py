@@ -56,5 +56,8 @@ class ChatService:
     async def run_read_flusher(self) -> None:
         await self.core.run_read_flusher()
 
+    async def run_client_id_sweeper(self) -> None:
+        await self.core.run_client_id_sweeper()
+
     async def flush_reads(self) -> None:
         await self.core.flush_reads()

@@ -17,21 +17,23 @@ too dear to make per event per stream.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
+import attrs
 import trio
 
 from trio_chat import errors
 from trio_chat.clock import Clock
 from trio_chat.config import Config
-from trio_chat.domain import moderation, ratelimit
-from trio_chat.domain.models import Event, EventType, Message, User, parse_message_id
+from trio_chat.domain import idempotency, moderation, ratelimit
+from trio_chat.domain.models import Event, EventType, Message, Session, User, parse_message_id
 from trio_chat.domain.state import ChatState
 from trio_chat.service.live import Hub
 from trio_chat.service.timers import Timers
 from trio_chat.storage import AsyncStore, Batch, Snapshot
 
 RETRY_TIMER_AFTER = 5.0  # seconds before retrying a timer whose write failed
+SEEN_STEP_MS = 60_000  # a session's last_seen_at moves in steps of at least this
 
 
 class Core:
@@ -64,6 +66,8 @@ class Core:
         self.timers = Timers(timer_nursery, clock)
         self.latest: dict[int, Message] = {}  # messages with comments not yet committed
         self._delivered: dict[str, dict[str, int]] = {}  # user -> chat -> seq, not yet applied
+        self._seen: set[str] = set()  # sessions whose last_seen_at moved, not yet stored
+        self._claims: dict[str, trio.Event] = {}  # client keys being written now
 
     def now(self) -> int:
         return int(self.clock.now() * 1000)
@@ -109,6 +113,63 @@ class Core:
 
         await self.store.commit(batch, on_commit=committed, on_failure=failed)
 
+    # -- sessions ---------------------------------------------------------------------------
+
+    def touch_session(self, token_hash: str, session: Session) -> None:
+        """The session was just used: move its last-seen time (in memory, stored in steps)."""
+        now = self.now()
+        if now - (session.last_seen_at or session.created_at) >= SEEN_STEP_MS:
+            self.state.put_session(token_hash, attrs.evolve(session, last_seen_at=now))
+            self._seen.add(token_hash)
+
+    # -- idempotent writes ------------------------------------------------------------------
+
+    async def recall(self, key: str, kind: str, digest: str) -> int | None:
+        """The cursor of what client key ``key`` made by this very request, or None if it made
+        nothing yet (then the caller makes it under ``claim``). Another request under the same
+        key is a conflict. A request still being written under the key is waited for."""
+        while True:
+            claim = self._claims.get(key)
+            if claim is not None:
+                await claim.wait()
+                continue
+            made = await self.store.client_request(key)
+            if key not in self._claims:
+                break
+        if made is None or not idempotency.still_kept(made, self.now()):
+            return None
+        if made.kind != kind or made.digest != digest:
+            raise errors.ClientIdConflict(
+                "this client_id was already used for a different request; use a new one"
+            )
+        return made.cursor
+
+    @contextlib.contextmanager
+    def claim(self, key: str | None) -> Iterator[None]:
+        """Hold ``key`` while its request is written, so a retry arriving meanwhile waits."""
+        if key is None:
+            yield
+            return
+        claim = self._claims[key] = trio.Event()
+        try:
+            yield
+        finally:
+            del self._claims[key]
+            claim.set()
+
+    async def event(self, cursor: int) -> Event | None:
+        (found,) = await self.store.events([cursor])
+        return found
+
+    async def run_client_id_sweeper(self) -> None:
+        """Forget idempotency keys a day old, once an hour."""
+        while True:
+            await trio.sleep(3600)
+            old = await self.store.client_requests_before(self.now() - idempotency.KEPT_MS)
+            if old:
+                with contextlib.suppress(errors.ChatError):  # tried again next hour
+                    await self.store.commit(Batch(client_requests=dict.fromkeys(old)))
+
     # -- read positions moved by live delivery --------------------------------------------
 
     def note_delivered(self, user: User, events: Iterable[Event]) -> None:
@@ -128,13 +189,20 @@ class Core:
             self.state.mark_read(key, positions)
 
     async def flush_reads(self) -> None:
+        """Store read positions moved by delivery, and sessions' last-seen times."""
         delivered, self._delivered = self._delivered, {}
         moved = [
             key for key, positions in delivered.items() if self.state.mark_read(key, positions)
         ]
-        if not moved:
+        seen, self._seen = self._seen, set()
+        # A session ended meanwhile stays ended: only those still open are written.
+        sessions = {h: self.state.sessions[h] for h in seen if h in self.state.sessions}
+        if not moved and not sessions:
             return
-        batch = Batch(user_states={k: self.state.state_of(k) for k in moved})
+        batch = Batch(
+            user_states={k: self.state.state_of(k) for k in moved},
+            sessions=dict(sessions),
+        )
         # If this write fails the positions stay moved in memory and go with the user's next
         # write; at worst a restart shows a few delivered messages as unread again.
         with contextlib.suppress(errors.ChatError):

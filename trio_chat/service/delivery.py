@@ -9,7 +9,7 @@ import attrs
 import trio
 
 from trio_chat import errors
-from trio_chat.domain.models import Event, User
+from trio_chat.domain.models import Event, User, session_id
 from trio_chat.service.core import Core
 from trio_chat.service.live import Subscriber
 
@@ -40,18 +40,21 @@ class Delivery:
         self, user: User, session: str, since: int | None, timeout: float
     ) -> tuple[list[Event], int]:
         """Long-poll: the caller's events after ``since``, waiting up to ``timeout`` for one."""
+        public = session_id(session)
         with self.core.hub.subscribe(user.key, session) as sub:
             head = self.core.committed_cursor
             position = head if since is None else since
             found: list[Event] = []
             while position < head and not found:
-                batch, position = await self._replay(user, position, head, UPDATES_MAX_EVENTS)
+                batch, position = await self._replay(
+                    user, public, position, head, UPDATES_MAX_EVENTS
+                )
                 found.extend(batch)
             if not found and timeout > 0:
                 with trio.move_on_after(timeout):
                     while not found:
                         try:
-                            found = self._fresh(user, await sub.take(), head)
+                            found = self._fresh(user, public, await sub.take(), head)
                         except trio.EndOfChannel:
                             break
             if not self._session_open(session):
@@ -86,10 +89,11 @@ class Delivery:
         send: Callable[[list[Event] | None], Awaitable[None]],
         sub: Subscriber,
     ) -> None:
+        public = session_id(sub.session)
         head = self.core.committed_cursor
         position = head if since is None else since
         while position < head:
-            batch, position = await self._replay(user, position, head, REPLAY_CHUNK)
+            batch, position = await self._replay(user, public, position, head, REPLAY_CHUNK)
             if not self._session_open(sub.session):
                 return
             if batch:
@@ -103,21 +107,27 @@ class Delivery:
                 return
             if not self._session_open(sub.session):
                 return
-            batch = self._fresh(user, received, head)
+            batch = self._fresh(user, public, received, head)
             if batch:
                 await send(batch)
                 self.core.note_delivered(user, batch)
             elif None in received:
                 await send(None)
 
-    def _fresh(self, user: User, received: list[Event | None], head: int) -> list[Event]:
+    def _fresh(
+        self, user: User, session: str, received: list[Event | None], head: int
+    ) -> list[Event]:
         """The events among ``received`` that replay (up to ``head``) has not already sent,
         and that ``user`` may see now: the hub only routes, the rule decides."""
         visible = self.state.visible
-        return [e for e in received if e is not None and e.cursor > head and visible(user.key, e)]
+        return [
+            e
+            for e in received
+            if e is not None and e.cursor > head and visible(user.key, e, session)
+        ]
 
     async def _replay(
-        self, user: User, after: int, head: int, limit: int
+        self, user: User, session: str, after: int, head: int, limit: int
     ) -> tuple[list[Event], int]:
         """Visible events in (after, head], at most ``limit``; and the position reached."""
         found: list[Event] = []
@@ -126,7 +136,7 @@ class Delivery:
             cursors = range(position + 1, min(head, position + REPLAY_CHUNK) + 1)
             for cursor, event in zip(cursors, await self.core.store.events(cursors), strict=True):
                 position = cursor
-                if event is None or not self.state.visible(user.key, event):
+                if event is None or not self.state.visible(user.key, event, session):
                     continue
                 if event.message is not None and event.message.comments:
                     # The log keeps each message as it is now; the event as it happened had

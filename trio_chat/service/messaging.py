@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 
 import attrs
 
 from trio_chat import errors
-from trio_chat.domain import chats, ratelimit
-from trio_chat.domain.models import Comment, Event, EventType, Message, User
+from trio_chat.domain import chats, idempotency, ratelimit
+from trio_chat.domain.idempotency import ClientRequest
+from trio_chat.domain.models import Comment, Event, EventType, Message, User, session_id
 from trio_chat.domain.state import UserState
 from trio_chat.service.core import Core
 from trio_chat.storage import Batch
@@ -33,6 +35,7 @@ class Status:
 class SendResult:
     message: Message
     rate: ratelimit.RateStatus | None  # None when the limit is off
+    repeated: bool = False  # a retry with a known client_id: nothing new was made
 
 
 class Messaging:
@@ -45,7 +48,7 @@ class Messaging:
         for key, ends in list(self.state.windows()):
             self.arm_window(key, ends)
 
-    async def connect(self, user: User) -> ConnectResult:
+    async def connect(self, user: User, session: str | None = None) -> ConnectResult:
         cursor = self.core.committed_cursor
         size = self.core.config.history_size
         self.core.apply_delivered(user.key)
@@ -61,16 +64,52 @@ class Messaging:
                     history.append(message)
         history = history[-size:] if size else []
         unread.sort(key=lambda m: m.cursor)
-        previous = self.state.state_of(user.key)
-        new_state = self.state.mark_read(user.key, plan.read_after)
-        if new_state is not None:
-
-            def undo() -> None:
-                if self.state.user_states.get(user.key) is new_state:
-                    self.state.user_states[user.key] = previous
-
-            await self.core.commit(Batch(user_states={user.key: new_state}), undo=undo)
+        await self._read_up_to(user, session, plan.read_after)
         return ConnectResult(history=history, unread=unread, cursor=cursor)
+
+    async def read(self, user: User, session: str, chat: str, up_to: str) -> None:
+        """Mark ``up_to`` and everything before it in ``chat`` as read (never back)."""
+        if not self.state.can_see(user.key, chat):
+            raise errors.ChatNotFound(f"there is no chat {chat!r} you belong to")
+        message = await self.core.visible_message(user, up_to)
+        if message is None or message.chat != chat:
+            raise errors.MessageNotFound(f"there is no message {up_to!r} in this chat")
+        self.core.apply_delivered(user.key)
+        await self._read_up_to(user, session, {chat: message.seq})
+
+    async def _read_up_to(
+        self, user: User, session: str | None, positions: Mapping[str, int]
+    ) -> None:
+        """Move read positions forward, durably, and tell the user's other sessions."""
+        before = self.state.state_of(user.key).read
+        moved = {c: p for c, p in positions.items() if p > before.get(c, 0) or c not in before}
+        if not moved:
+            return
+        # The message each chat is now read up to (a position can name a failed write's gap).
+        up_to: dict[str, int] = {}
+        for chat, seq in moved.items():
+            (cursor,) = await self.core.store.chat_cursors(chat, [seq])
+            if cursor is not None:
+                up_to[chat] = cursor
+        previous = self.state.state_of(user.key)
+        new_state = self.state.mark_read(user.key, moved)
+        if new_state is None:  # another request moved them further meanwhile
+            return
+        origin = None if session is None else session_id(session)
+        events = [
+            self.state.read_event(user.key, chat, cursor, origin) for chat, cursor in up_to.items()
+        ]
+
+        def undo() -> None:
+            if self.state.user_states.get(user.key) is new_state:
+                self.state.user_states[user.key] = previous
+
+        await self.core.commit(Batch(user_states={user.key: new_state}), events=events, undo=undo)
+
+    def unread(self, user: User) -> dict[str, int]:
+        """Unread messages per chat of the user: the same on every session."""
+        self.core.apply_delivered(user.key)
+        return self.state.unread_counts(user.key, self.core.committed_heads)
 
     def status(self, user: User) -> Status:
         now = self.core.now()
@@ -93,19 +132,34 @@ class Messaging:
             return None
         return self.state.rate_status(user.key, self.core.now())
 
-    async def send(self, user: User, text: str, to: str | None) -> SendResult:
-        now = self.core.now()
-        message, previous = self.state.post_message(user, text, to, now)
-        event = Event(
-            cursor=message.cursor, type=EventType.MESSAGE, chat=message.chat, message=message
-        )
-        batch = Batch(user_states={k: self.state.state_of(k) for k in previous})
-        window_before = previous.get(user.key, UserState()).window if to is None else None
+    async def send(
+        self, user: User, text: str, to: str | None, client_id: str | None = None
+    ) -> SendResult:
+        key = None
+        if client_id is not None:
+            key = idempotency.client_key(user.key, client_id)
+            digest = idempotency.digest("message", {"text": text, "to": to})
+            cursor = await self.core.recall(key, "message", digest)
+            if cursor is not None:
+                event = await self.core.event(cursor)
+                if event is not None and event.message is not None:
+                    return SendResult(event.message, self.rate_status(user), repeated=True)
+        with self.core.claim(key):
+            now = self.core.now()
+            self.core.apply_delivered(user.key)
+            message, previous = self.state.post_message(user, text, to, now, client_id)
+            event = Event(
+                cursor=message.cursor, type=EventType.MESSAGE, chat=message.chat, message=message
+            )
+            batch = Batch(user_states={k: self.state.state_of(k) for k in previous})
+            if key is not None:
+                batch.client_requests[key] = ClientRequest("message", message.cursor, digest, now)
+            window_before = previous.get(user.key, UserState()).window if to is None else None
 
-        def undo() -> None:
-            self.state.restore(previous)
+            def undo() -> None:
+                self.state.restore(previous)
 
-        await self.core.commit(batch, events=[event], undo=undo)
+            await self.core.commit(batch, events=[event], undo=undo)
         if to is None and self.state.rate_policy.enabled:
             window = self.state.state_of(user.key).window
             if window is not None and window is not window_before and window.count == 1:
@@ -125,20 +179,40 @@ class Messaging:
             end = anchor.seq - 1
         return await self.core.page(chat, end, limit)
 
-    async def comment(self, user: User, message_id: str, text: str) -> Comment:
+    async def comment(
+        self, user: User, message_id: str, text: str, client_id: str | None = None
+    ) -> tuple[Comment, bool]:
+        """Comment on a message; returns the comment and whether it was made before (a
+        repeated ``client_id``)."""
+        key = None
+        if client_id is not None:
+            key = idempotency.client_key(user.key, client_id)
+            digest = idempotency.digest("comment", {"message_id": message_id, "text": text})
+            cursor = await self.core.recall(key, "comment", digest)
+            if cursor is not None:
+                event = await self.core.event(cursor)
+                if event is not None and event.comment is not None:
+                    return event.comment, True
         found = await self.core.visible_message(user, message_id)
         if found is None:
             raise errors.MessageNotFound(f"there is no message {message_id!r}")
-        # A comment not yet committed is the base for the next one, so none is lost.
-        message = self.core.latest.get(found.cursor, found)
-        comment, comment_event = self.state.post_comment(user, message, text, self.core.now())
-        updated = message.with_comment(comment)
-        self.core.latest[updated.cursor] = updated
-        message_event = Event(
-            cursor=updated.cursor, type=EventType.MESSAGE, chat=updated.chat, message=updated
-        )
-        await self.core.commit(Batch(), events=[comment_event], updates=[message_event])
-        return comment
+        with self.core.claim(key):
+            # A comment not yet committed is the base for the next one, so none is lost.
+            message = self.core.latest.get(found.cursor, found)
+            now = self.core.now()
+            comment, comment_event = self.state.post_comment(user, message, text, now, client_id)
+            updated = message.with_comment(comment)
+            self.core.latest[updated.cursor] = updated
+            message_event = Event(
+                cursor=updated.cursor, type=EventType.MESSAGE, chat=updated.chat, message=updated
+            )
+            batch = Batch()
+            if key is not None:
+                batch.client_requests[key] = ClientRequest(
+                    "comment", comment_event.cursor, digest, now
+                )
+            await self.core.commit(batch, events=[comment_event], updates=[message_event])
+        return comment, False
 
     # -- the rate limit's periods --------------------------------------------------------
 

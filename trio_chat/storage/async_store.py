@@ -24,6 +24,7 @@ from typing import Generic, TypeVar
 import trio
 
 from trio_chat import errors
+from trio_chat.domain.idempotency import ClientRequest
 from trio_chat.domain.models import Event
 from trio_chat.storage.base import Batch, Snapshot, Store
 
@@ -220,6 +221,12 @@ class AsyncStore:
                     self._index.put((chat, seq), cursor)
             found = [c if c is not None else by_seq[s] for s, c in zip(seqs, found, strict=True)]
         return found
+
+    async def client_request(self, key: str) -> ClientRequest | None:
+        return await self._read(self._store.read_client_request, key)
+
+    async def client_requests_before(self, at: int) -> list[str]:
+        return await self._read(self._store.client_requests_before, at)
 
     async def _read(self, fn: Callable[..., R], *args: object) -> R:
         def call() -> R:

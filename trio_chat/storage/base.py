@@ -11,6 +11,7 @@ from typing import Protocol
 
 import attrs
 
+from trio_chat.domain.idempotency import ClientRequest
 from trio_chat.domain.models import Event, Session, User
 from trio_chat.domain.state import UserState
 
@@ -26,6 +27,8 @@ class Batch:
     chat_index: dict[tuple[str, int], int] = attrs.field(factory=dict)  # (chat, seq) -> cursor
     heads: dict[str, int] = attrs.field(factory=dict)
     cursor: int = 0  # the log head after this batch (0: unchanged)
+    # client key (user/client_id) -> what it made; None deletes it
+    client_requests: dict[str, ClientRequest | None] = attrs.field(factory=dict)
 
     def add_event(self, event: Event) -> None:
         """A new entry of the log: it moves the log head, and a message its chat's head."""
@@ -50,6 +53,7 @@ class Batch:
         self.user_states.update(later.user_states)
         self.events.update(later.events)
         self.chat_index.update(later.chat_index)
+        self.client_requests.update(later.client_requests)
         for chat, head in later.heads.items():
             self.heads[chat] = max(self.heads.get(chat, 0), head)
         self.cursor = max(self.cursor, later.cursor)
@@ -63,6 +67,7 @@ class Batch:
             or self.chat_index
             or self.heads
             or self.cursor
+            or self.client_requests
         )
 
 
@@ -87,5 +92,11 @@ class Store(Protocol):
     def read_events(self, cursors: Sequence[int]) -> list[Event | None]: ...
 
     def read_chat_index(self, chat: str, seqs: Sequence[int]) -> list[int | None]: ...
+
+    def read_client_request(self, key: str) -> ClientRequest | None: ...
+
+    def client_requests_before(self, at: int) -> list[str]:
+        """The keys of client requests made before ``at`` (to forget them)."""
+        ...
 
     def close(self) -> None: ...

@@ -13,7 +13,8 @@ import cattrs
 from trio_chat.domain.models import EventType
 
 # 2: same records as 1; a schema 1 store is checked and repaired once (see shelf.py).
-SCHEMA_VERSION = 2
+# 3: the client_ids table; sessions, messages and comments gain optional fields.
+SCHEMA_VERSION = 3
 
 _converter = cattrs.Converter(omit_if_default=True)
 

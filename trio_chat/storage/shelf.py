@@ -11,6 +11,7 @@ user_states  user key            UserState (read positions, window, standing)
 events       cursor              Event (a message event holds the message, with
                                  its comments as they are now)
 chat_index   ``chat/seq``        cursor of the chat's seq-th message
+client_ids   ``user/client_id``  ClientRequest: what an idempotency key made
 meta         ``cursor``,         the log head, each chat's head, the schema
              ``head/<chat>``,    version
              ``schema``
@@ -36,6 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from trio_chat.domain.idempotency import ClientRequest
 from trio_chat.domain.models import Event, Session, User
 from trio_chat.domain.state import UserState
 from trio_chat.storage import records
@@ -45,11 +47,15 @@ from trio_chat.storage.sqlite_mapping import SqliteMapping, connect
 log = logging.getLogger("trio_chat.storage")
 
 FILENAME = "trio-chat.sqlite3"
-TABLES = ("users", "sessions", "user_states", "events", "chat_index", "meta")
+TABLES = ("users", "sessions", "user_states", "events", "chat_index", "meta", "client_ids")
+# The tables every store has had since schema 1; newer ones are added when a store is opened.
+FIRST_TABLES = TABLES[:6]
 PICKLE_PROTOCOL = 5
 # Schema 1 stores may hold the damage of a bug (a comment moved its chat's head back to the
-# commented message): they are repaired once, on the first start that reads them.
+# commented message): they are repaired once, on the first start that reads them. Schema 2
+# lacks the client_ids table, which opening adds.
 REPAIRED_SCHEMAS = (1,)
+UPGRADED_SCHEMAS = (1, 2)
 
 
 class StoreError(Exception):
@@ -107,7 +113,7 @@ class ShelfStore:
 
     def _check_tables(self) -> None:
         found = {row[0] for row in self._reader.conn.execute("SELECT name FROM sqlite_master")}
-        missing = [t for t in TABLES if t not in found]
+        missing = [t for t in FIRST_TABLES if t not in found]
         if missing:
             # An existing file is never taken for a new store: a zero-length or foreign file
             # would otherwise start as an empty server and hide that the data is gone.
@@ -120,12 +126,23 @@ class ShelfStore:
         """Refuse a store of another version; repair what a known bug damaged."""
         meta = self._writer["meta"]
         version = meta.get("schema")
-        if version != records.SCHEMA_VERSION and version not in REPAIRED_SCHEMAS:
+        if version != records.SCHEMA_VERSION and version not in UPGRADED_SCHEMAS:
             raise StoreVersionError(
                 f"{self.path} has schema {version}, expected {records.SCHEMA_VERSION}"
             )
         if version in REPAIRED_SCHEMAS or self._past_a_head():
             self._repair()
+        if version in UPGRADED_SCHEMAS:
+
+            def upgrade() -> None:
+                for mapping in self._writer.mappings.values():
+                    mapping.create()
+                meta["schema"] = records.SCHEMA_VERSION
+
+            self._transaction(upgrade)
+            log.info(
+                "%s: upgraded from schema %s to %s", self.path, version, records.SCHEMA_VERSION
+            )
 
     def _past_a_head(self) -> bool:
         """Whether a record lies past the log's or a chat's recorded head (a few lookups)."""
@@ -184,6 +201,12 @@ class ShelfStore:
                 events[str(cursor)] = records.dump(event)
             for (chat, seq), cursor in batch.chat_index.items():
                 index[_chat_key(chat, seq)] = cursor
+            client_ids = w["client_ids"]
+            for key, made in batch.client_requests.items():
+                if made is None:
+                    client_ids.pop(key, None)
+                else:
+                    client_ids[key] = records.dump(made)
             # Heads only grow: a batch can never make a stored message unreachable.
             for chat, head in batch.heads.items():
                 key = f"head/{chat}"
@@ -271,6 +294,17 @@ class ShelfStore:
     def read_chat_index(self, chat: str, seqs: Sequence[int]) -> list[int | None]:
         shelf = self._reader["chat_index"]
         return [shelf.get(_chat_key(chat, seq)) for seq in seqs]
+
+    def read_client_request(self, key: str) -> ClientRequest | None:
+        raw = self._reader["client_ids"].get(key)
+        return None if raw is None else records.load(raw, ClientRequest)
+
+    def client_requests_before(self, at: int) -> list[str]:
+        return [
+            key.decode("utf-8")
+            for key, value in self._reader.mappings["client_ids"].scan()
+            if pickle.loads(value)["at"] < at
+        ]
 
     def close(self) -> None:
         for shelves in (self._reader, self._writer):
