@@ -5,10 +5,14 @@ from __future__ import annotations
 import re
 import signal
 import stat
+from datetime import UTC, datetime, timedelta
 
 import trio
 
+from tests.client.zones import clock_readings
+
 CONNECTED = "* connected to "
+HOUR = timedelta(hours=1)
 
 
 def out(result) -> str:
@@ -132,7 +136,9 @@ async def test_server_restart_is_survived(start_server, start_client, run_client
     assert not any("alice: during the outage" in line for line in bob.out)
 
 
-async def test_errors_read_as_sentences(start_server, start_client, run_client):
+async def test_errors_read_as_sentences(start_server, start_client, run_client, client_zone):
+    # The client runs where it is about noon (client_zone), so the times below, up to 4 h
+    # ahead, are on the same day: a clock without a date.
     server = await start_server("--rate-limit-count", "1", "--ban-threshold", "1")
     alice = await start_client(server, "alice")
     await alice.expect(CONNECTED)
@@ -147,16 +153,20 @@ async def test_errors_read_as_sentences(start_server, start_client, run_client):
         "error: there is no message #42 (or it is not visible to you); your message was not sent"
     )
 
+    first_sent = datetime.now(UTC)
     await alice.say("one")
     await alice.expect("alice: one")
     await alice.say("two")
     line = await alice.expect("error: ")
-    assert re.fullmatch(
+    found = re.fullmatch(
         r"error: rate limit reached: 1 message to the common chat per period; you can send "
-        r"again in 1 h \(at \d\d:\d\d\); private messages are not limited; "
+        r"again in 1 h \(at (\d\d:\d\d)\); private messages are not limited; "
         r"your message was not sent",
         line,
-    ), line
+    )
+    assert found, line
+    # The period began with "one": it ends an hour later, shown in the client's zone.
+    assert found[1] in clock_readings(client_zone, first_sent + HOUR, datetime.now(UTC) + HOUR)
 
     await alice.say("/status")
     await alice.expect("common chat: 0 of 1 messages left")
@@ -165,16 +175,21 @@ async def test_errors_read_as_sentences(start_server, start_client, run_client):
     assert (await run_client(server.url, "bob", "send", "--to", "alice", "hi")).returncode == 0
     bob = await start_client(server, "bob")
     await bob.expect(CONNECTED)
+    reported = datetime.now(UTC)
     await bob.say("/report alice spamming")
     await bob.expect("* reported alice; they are now banned until")
     await alice.expect("* you are banned from sending until")
     await alice.say("/msg bob sorry")
     line = await alice.expect("error: ")
-    assert re.fullmatch(
-        r"error: you are banned from sending until \d\d:\d\d \(4 h from now\) because other "
+    found = re.fullmatch(
+        r"error: you are banned from sending until (\d\d:\d\d) \(4 h from now\) because other "
         r"users reported you; you can still read; your message was not sent",
         line,
-    ), line
+    )
+    assert found, line
+    assert found[1] in clock_readings(
+        client_zone, reported + 4 * HOUR, datetime.now(UTC) + 4 * HOUR
+    )
     await alice.say("/report alice")
     line = await alice.expect("error: ")
     assert line == "error: the server rejected the request: username: you cannot report yourself"
