@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import trio
 
-from tests.client.zones import clock_readings
+from tests.client.zones import clock_readings, zone_where_it_is
 
 CONNECTED = "* connected to "
 HOUR = timedelta(hours=1)
@@ -196,6 +196,40 @@ async def test_errors_read_as_sentences(start_server, start_client, run_client, 
     await alice.say("/bogus")
     assert await alice.expect("error: ") == "error: unknown command /bogus; type /help for the list"
     assert await alice.quit() == 0
+    assert await bob.quit() == 0
+
+
+async def test_late_in_the_evening_times_hours_ahead_carry_their_date(
+    start_server, start_client, run_client
+):
+    # At 22:xx local a 4 h ban or rate-limit period ends tomorrow, so the client says which day;
+    # a bare clock would read as earlier today. (Pinned times: test_client_render.py.)
+    late = zone_where_it_is(22)
+    server = await start_server(
+        "--rate-limit-count", "1", "--rate-limit-period", "4h", "--ban-threshold", "1"
+    )
+    first_sent = datetime.now(UTC)
+    assert (await run_client(server.url, "alice", "send", "one", zone=late)).returncode == 0
+    limited = await run_client(server.url, "alice", "send", "two", zone=late)
+    found = re.fullmatch(
+        r"trio-chat-client: rate limit reached: 1 message to the common chat per period; you "
+        r"can send again in 4 h \(at (\w{3} \d\d \d\d:\d\d)\); private messages are not "
+        r"limited\n",
+        err(limited),
+    )
+    assert limited.returncode == 4 and found, err(limited)
+    ends = clock_readings(
+        late, first_sent + 4 * HOUR, datetime.now(UTC) + 4 * HOUR, fmt="%b %d %H:%M"
+    )
+    assert found[1] in ends
+
+    bob = await start_client(server, "bob", zone=late)
+    await bob.expect(CONNECTED)
+    reported = datetime.now(UTC)
+    await bob.say("/report alice spamming")
+    line = await bob.expect("* reported alice; they are now banned until ")
+    ends = clock_readings(late, reported + 4 * HOUR, datetime.now(UTC) + 4 * HOUR, "%b %d %H:%M")
+    assert line.removeprefix("* reported alice; they are now banned until ") in ends, line
     assert await bob.quit() == 0
 
 
