@@ -7,7 +7,9 @@ run, so tests can use ``mock_clock`` to move time and still talk to it over real
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,23 @@ from trio_chat.config import Config
 # A cheap scrypt cost keeps hundreds of registrations fast; the hashing code is the same.
 TEST_SCRYPT_N = 2**4
 PASSWORD = "correct horse"
+
+# Every test runs in this zone, whatever the machine's: UTC+05:45 (no DST), so code that mixes up
+# local time and UTC fails everywhere, not only on some machines. A POSIX rule: no tz database.
+TEST_TZ = "<+0545>-5:45"
+
+
+@pytest.fixture(autouse=True)
+def _pinned_time_zone() -> Iterator[None]:
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = TEST_TZ
+    time.tzset()
+    yield
+    if saved is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = saved
+    time.tzset()
 
 
 @pytest.fixture

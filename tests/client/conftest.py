@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import trio
 
+from tests.client.zones import Zone, zone_where_it_is
+
 PYTHON = sys.executable
 EXPECT_TIMEOUT = 30.0
 LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
@@ -156,15 +158,33 @@ async def start_server(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[S
             await server.stop()
 
 
+@pytest.fixture
+def client_zone() -> Zone:
+    """The clients' time zone: one where it is about noon now (they read the real clock).
+
+    So the times they show a few hours ahead (bans, rate limits) are on the same day, whatever
+    the machine's zone and hour; a test that wants another local hour passes ``zone=``.
+    """
+    return zone_where_it_is(12)
+
+
 StartClient = Callable[..., Awaitable[Client]]
 
 
 @pytest.fixture
-async def start_client(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[StartClient]:
+async def start_client(
+    nursery: trio.Nursery, tmp_path: Path, client_zone: Zone
+) -> AsyncIterator[StartClient]:
     """``await start_client(server, user, *args)`` → an interactive client on pipes."""
     started: list[Client] = []
 
-    async def start(server: Server, user: str, *args: str, password: str = "password1") -> Client:
+    async def start(
+        server: Server,
+        user: str,
+        *args: str,
+        password: str = "password1",
+        zone: Zone = client_zone,
+    ) -> Client:
         cmd = [PYTHON, "-m", "trio_chat_client", "--server", server.url, "--user", user,
                "--config-dir", str(tmp_path / "config" / user), *args]  # fmt: skip
         process = await trio.lowlevel.open_process(
@@ -172,7 +192,7 @@ async def start_client(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[S
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=_env(TRIO_CHAT_PASSWORD=password),
+            env=_env(TRIO_CHAT_PASSWORD=password, TZ=zone.tz),
         )
         client = Client(user, process, nursery)
         started.append(client)
@@ -189,15 +209,21 @@ RunClient = Callable[..., Awaitable[subprocess.CompletedProcess[bytes]]]
 
 
 @pytest.fixture
-def run_client(tmp_path: Path) -> RunClient:
+def run_client(tmp_path: Path, client_zone: Zone) -> RunClient:
     """``await run_client(server_url, user, *args, password=...)`` for the script commands."""
 
     async def run(
-        url: str, user: str, *args: str, password: str | None = "password1"
+        url: str,
+        user: str,
+        *args: str,
+        password: str | None = "password1",
+        zone: Zone = client_zone,
     ) -> subprocess.CompletedProcess[bytes]:
         cmd = [PYTHON, "-m", "trio_chat_client", "--server", url, "--user", user,
                "--config-dir", str(tmp_path / "config" / user), *args]  # fmt: skip
-        env = _env() if password is None else _env(TRIO_CHAT_PASSWORD=password)
+        env = _env(TZ=zone.tz)
+        if password is not None:
+            env["TRIO_CHAT_PASSWORD"] = password
         with trio.fail_after(EXPECT_TIMEOUT):
             return await trio.run_process(
                 cmd,

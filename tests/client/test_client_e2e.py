@@ -5,10 +5,14 @@ from __future__ import annotations
 import re
 import signal
 import stat
+from datetime import UTC, datetime, timedelta
 
 import trio
 
+from tests.client.zones import clock_readings, zone_where_it_is
+
 CONNECTED = "* connected to "
+HOUR = timedelta(hours=1)
 
 
 def out(result) -> str:
@@ -132,7 +136,9 @@ async def test_server_restart_is_survived(start_server, start_client, run_client
     assert not any("alice: during the outage" in line for line in bob.out)
 
 
-async def test_errors_read_as_sentences(start_server, start_client, run_client):
+async def test_errors_read_as_sentences(start_server, start_client, run_client, client_zone):
+    # The client runs where it is about noon (client_zone), so the times below, up to 4 h
+    # ahead, are on the same day: a clock without a date.
     server = await start_server("--rate-limit-count", "1", "--ban-threshold", "1")
     alice = await start_client(server, "alice")
     await alice.expect(CONNECTED)
@@ -147,16 +153,20 @@ async def test_errors_read_as_sentences(start_server, start_client, run_client):
         "error: there is no message #42 (or it is not visible to you); your message was not sent"
     )
 
+    first_sent = datetime.now(UTC)
     await alice.say("one")
     await alice.expect("alice: one")
     await alice.say("two")
     line = await alice.expect("error: ")
-    assert re.fullmatch(
+    found = re.fullmatch(
         r"error: rate limit reached: 1 message to the common chat per period; you can send "
-        r"again in 1 h \(at \d\d:\d\d\); private messages are not limited; "
+        r"again in 1 h \(at (\d\d:\d\d)\); private messages are not limited; "
         r"your message was not sent",
         line,
-    ), line
+    )
+    assert found, line
+    # The period began with "one": it ends an hour later, shown in the client's zone.
+    assert found[1] in clock_readings(client_zone, first_sent + HOUR, datetime.now(UTC) + HOUR)
 
     await alice.say("/status")
     await alice.expect("common chat: 0 of 1 messages left")
@@ -165,22 +175,61 @@ async def test_errors_read_as_sentences(start_server, start_client, run_client):
     assert (await run_client(server.url, "bob", "send", "--to", "alice", "hi")).returncode == 0
     bob = await start_client(server, "bob")
     await bob.expect(CONNECTED)
+    reported = datetime.now(UTC)
     await bob.say("/report alice spamming")
     await bob.expect("* reported alice; they are now banned until")
     await alice.expect("* you are banned from sending until")
     await alice.say("/msg bob sorry")
     line = await alice.expect("error: ")
-    assert re.fullmatch(
-        r"error: you are banned from sending until \d\d:\d\d \(4 h from now\) because other "
+    found = re.fullmatch(
+        r"error: you are banned from sending until (\d\d:\d\d) \(4 h from now\) because other "
         r"users reported you; you can still read; your message was not sent",
         line,
-    ), line
+    )
+    assert found, line
+    assert found[1] in clock_readings(
+        client_zone, reported + 4 * HOUR, datetime.now(UTC) + 4 * HOUR
+    )
     await alice.say("/report alice")
     line = await alice.expect("error: ")
     assert line == "error: the server rejected the request: username: you cannot report yourself"
     await alice.say("/bogus")
     assert await alice.expect("error: ") == "error: unknown command /bogus; type /help for the list"
     assert await alice.quit() == 0
+    assert await bob.quit() == 0
+
+
+async def test_late_in_the_evening_times_hours_ahead_carry_their_date(
+    start_server, start_client, run_client
+):
+    # At 22:xx local a 4 h ban or rate-limit period ends tomorrow, so the client says which day;
+    # a bare clock would read as earlier today. (Pinned times: test_client_render.py.)
+    late = zone_where_it_is(22)
+    server = await start_server(
+        "--rate-limit-count", "1", "--rate-limit-period", "4h", "--ban-threshold", "1"
+    )
+    first_sent = datetime.now(UTC)
+    assert (await run_client(server.url, "alice", "send", "one", zone=late)).returncode == 0
+    limited = await run_client(server.url, "alice", "send", "two", zone=late)
+    found = re.fullmatch(
+        r"trio-chat-client: rate limit reached: 1 message to the common chat per period; you "
+        r"can send again in 4 h \(at (\w{3} \d\d \d\d:\d\d)\); private messages are not "
+        r"limited\n",
+        err(limited),
+    )
+    assert limited.returncode == 4 and found, err(limited)
+    ends = clock_readings(
+        late, first_sent + 4 * HOUR, datetime.now(UTC) + 4 * HOUR, fmt="%b %d %H:%M"
+    )
+    assert found[1] in ends
+
+    bob = await start_client(server, "bob", zone=late)
+    await bob.expect(CONNECTED)
+    reported = datetime.now(UTC)
+    await bob.say("/report alice spamming")
+    line = await bob.expect("* reported alice; they are now banned until ")
+    ends = clock_readings(late, reported + 4 * HOUR, datetime.now(UTC) + 4 * HOUR, "%b %d %H:%M")
+    assert line.removeprefix("* reported alice; they are now banned until ") in ends, line
     assert await bob.quit() == 0
 
 

@@ -2,6 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.client.zones import BAKER_ISLAND, LINE_ISLANDS, ST_JOHNS, local_zone
 from trio_chat_client.errors import (
     ConnectionLostError,
     ProtocolViolationError,
@@ -13,6 +14,7 @@ from trio_chat_client.render import (
     ShortIds,
     clean,
     describe_error,
+    format_clock,
     format_duration,
     format_message,
     format_message_plain,
@@ -104,8 +106,8 @@ def test_control_characters_from_other_users_are_made_visible():
     assert clean("hi\x1b[2J\x07there\n\tok") == "hi^[[2J^Gthere\n\tok"
 
 
-def _message(mid, text="hi", to=None, comments=()):
-    return Message(id=mid, author="alice", text=text, sent_at=NOW, to=to, comments=comments)
+def _message(mid, text="hi", to=None, comments=(), sent_at=NOW):
+    return Message(id=mid, author="alice", text=text, sent_at=sent_at, to=to, comments=comments)
 
 
 def test_messages_get_session_numbers_and_comments_follow():
@@ -137,3 +139,53 @@ def test_short_ids_resolve():
 def test_plain_format_for_scripts_has_real_ids_and_utc_stamps():
     message = _message("m5", to="bob")
     assert format_message_plain(message) == ["2026-11-26T13:53:00.000Z m5 alice -> bob: hi"]
+
+
+# Far from UTC both ways, and a half-hour zone with DST rules (on standard time, UTC-03:30, in
+# November): at 23:30 local the UTC date differs from the local one in some, not in others.
+zones = pytest.mark.parametrize(
+    "zone", [LINE_ISLANDS, BAKER_ISLAND, ST_JOHNS], ids=["UTC+14", "UTC-12", "St_Johns"]
+)
+
+
+@zones
+def test_late_in_the_evening_an_hour_ahead_is_tomorrow_in_the_local_zone(zone):
+    # No tz, as the CLI calls it: the process's zone (TZ), where "today" is decided as well.
+    now = zone.at(2026, 11, 26, 23, 30).astimezone(UTC)  # as the client's clock gives it
+    limit = {"X-RateLimit-Limit": "1"}
+    with local_zone(zone):
+        in_an_hour = error_for_status(429, "rate_limited", "no", {"retry_after": 3600}, limit)
+        assert "you can send again in 1 h (at Nov 27 00:30)" in describe_error(in_an_hour, now)
+        soon = error_for_status(429, "rate_limited", "no", {"retry_after": 1200}, limit)
+        assert "you can send again in 20 min (at 23:50)" in describe_error(soon, now)
+        until = (now + timedelta(hours=4)).isoformat().replace("+00:00", "Z")
+        banned = error_for_status(403, "banned", "banned", {"banned_until": until})
+        assert describe_error(banned, now) == (
+            "you are banned from sending until Nov 27 03:30 (4 h from now) because other users "
+            "reported you; you can still read"
+        )
+        # This morning (another UTC date than now's in some of the zones) and last night.
+        morning = zone.at(2026, 11, 26, 8, 0).astimezone(UTC)
+        last_night = zone.at(2026, 11, 25, 23, 59).astimezone(UTC)
+        ids = ShortIds()
+        assert format_message(_message("m1", sent_at=morning), ids, now) == ["[08:00] #1 alice: hi"]
+        assert format_message(_message("m2", sent_at=last_night), ids, now) == [
+            "[Nov 25 23:59] #2 alice: hi"
+        ]
+
+
+@zones
+def test_a_4_h_ban_ends_the_same_day_until_20_00_local(zone):
+    with local_zone(zone):
+        for hour, minute, shown in [(19, 59, "23:59"), (20, 0, "Nov 27 00:00")]:
+            now = zone.at(2026, 11, 26, hour, minute).astimezone(UTC)
+            assert format_clock(now + timedelta(hours=4), now) == shown
+
+
+@zones
+def test_a_given_zone_is_used_for_today_too_whatever_the_process_zone(zone):
+    other = LINE_ISLANDS if zone is not LINE_ISLANDS else BAKER_ISLAND
+    now = other.at(2026, 11, 26, 23, 30)
+    with local_zone(zone):
+        assert format_clock(now + timedelta(minutes=20), now, other.tzinfo) == "23:50"
+        assert format_clock(now + timedelta(hours=1), now, other.tzinfo) == "Nov 27 00:30"

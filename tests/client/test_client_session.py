@@ -1,10 +1,11 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import trio
 
 from tests.client.client_fakes import FakeServer, comment, error, message
-from trio_chat_client.models import Comment, CommentEvent, MessageEvent, converter
+from tests.client.zones import BAKER_ISLAND, local_zone
+from trio_chat_client.models import BannedEvent, Comment, CommentEvent, MessageEvent, converter
 from trio_chat_client.models import Message as MessageObj
 from trio_chat_client.session import ChatSession
 
@@ -130,3 +131,17 @@ async def test_command_errors_become_sentences_and_the_session_goes_on():
         "running?); your message was NOT sent (try again when the server is back)",
     ]
     assert [r.url.path for r in fake.requests].count("/send") == 2  # "never" was not sent
+
+
+async def test_a_live_ban_at_22_00_shows_tomorrows_date_in_the_process_zone():
+    now = BAKER_ISLAND.at(2026, 11, 26, 22, 0).astimezone(UTC)  # Nov 27 10:00 in UTC
+    console = FakeConsole([])
+    # No tz, as the CLI builds it: times are shown in the process's zone.
+    session = ChatSession(FakeServer().client(), "me", console, clock=lambda: now)
+    with local_zone(BAKER_ISLAND):
+        session.on_event(BannedEvent("7", until=now + timedelta(hours=4)))
+    assert console.output == [
+        "* you are banned from sending until Nov 27 02:00 (4 h from now) because other users "
+        "reported you; you can still read"
+    ]
+    await session.api.aclose()
