@@ -52,6 +52,7 @@ class ChatServer:
                     self.http = http = HTTPServer(build_router(service), config)
                     async with trio.open_nursery() as serving:
                         address = await serving.start(http.serve)
+                        service.core.public_url = config.public_url or _url(address)
                         log.info(
                             "ready in %.0f ms: %d users, %d messages in the log, data in %s",
                             (trio.current_time() - started) * 1000,
@@ -73,3 +74,8 @@ class ChatServer:
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(store.close)
             log.info("stopped; storage closed")
+
+
+def _url(address: tuple[str, int]) -> str:
+    host, port = address
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

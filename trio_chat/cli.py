@@ -22,22 +22,18 @@ import attrs
 import trio
 
 from trio_chat.app import ChatServer
-from trio_chat.config import Config
+from trio_chat.config import Config, duration_seconds
 from trio_chat.storage.shelf import StoreError
 
 ENV_PREFIX = "TRIO_CHAT_"
-_DURATION = re.compile(r"(\d+(?:\.\d+)?|\.\d+)([smhd]?)")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_duration(text: str) -> float:
     """``3600``, ``2.5``, ``90s``, ``15m``, ``4h``, ``1d`` -> seconds."""
-    match = _DURATION.fullmatch(text.strip().lower())
-    if match is None:
-        raise argparse.ArgumentTypeError(
-            f"invalid duration {text!r}: use seconds (3600, 2.5) or a number with s, m, h or d"
-        )
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        return duration_seconds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 _SIZE = re.compile(r"(\d+)\s*(|b|kib|mib|gib)")
@@ -99,6 +95,12 @@ OPTIONS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--host", "host", str, "address to listen on"),
     ("--port", "port", _port, "port to listen on; 0 picks a free one (logged)"),
     ("--data-dir", "data_dir", Path, "where state is kept"),
+    (
+        "--public-url",
+        "public_url",
+        str,
+        "the server's address as clients reach it, for room links (default: where it listens)",
+    ),
     (
         "--history-size",
         "history_size",
@@ -191,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
             type=parse,
             default=None,
             metavar=field.split("_")[-1].upper(),
-            help=f"{text} (default: {shown}; env {_env_name(flag)})",
+            help=f"{text} ({'' if default is None else f'default: {shown}; '}env "
+            f"{_env_name(flag)})",
         )
     return parser
 

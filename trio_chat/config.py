@@ -6,12 +6,27 @@ layer, the service and the CLI all read the same numbers.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import attrs
 
 KIB = 1024
 MIB = 1024 * KIB
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?|\.\d+)([smhd]?)")
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(text: str) -> float:
+    """``3600``, ``2.5``, ``90s``, ``15m``, ``4h``, ``1d`` -> seconds (the one duration syntax
+    of the command line and the API); ValueError saying what is accepted otherwise."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if match is None:
+        raise ValueError(
+            f"invalid duration {text!r}: use seconds (3600, 2.5) or a number with s, m, h or d"
+        )
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
 
 
 @attrs.frozen
@@ -21,6 +36,7 @@ class Config:
     port: int = 8000
     data_dir: Path = Path("storage")
     log_level: str = "info"
+    public_url: str | None = None  # how clients reach us (room links); default: where we listen
 
     # Chat behaviour.
     history_size: int = 20

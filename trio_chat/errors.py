@@ -146,6 +146,34 @@ class UsernameTaken(ChatError):
     default_message = "that username is taken"
 
 
+class LinkNotFound(NotFound):
+    code = "link_not_found"
+    default_message = "no such link"
+
+
+class RequestNotFound(NotFound):
+    code = "request_not_found"
+    default_message = "no such request"
+
+
+class NotOwner(ChatError):
+    status = 403
+    code = "not_owner"
+    default_message = "only the room's owner may do that"
+
+
+class AlreadyMember(ChatError):
+    status = 409
+    code = "already_member"
+    default_message = "already a member of this room"
+
+
+class OwnerCannotLeave(ChatError):
+    status = 409
+    code = "owner_cannot_leave"
+    default_message = "the owner cannot leave the room"
+
+
 class SessionNotFound(NotFound):
     code = "session_not_found"
     default_message = "no such session"

@@ -11,16 +11,22 @@ from trio_chat.api.schemas import (
     REPORT_REASON_MAX,
     CommentRequest,
     Credentials,
+    DecisionRequest,
     Empty,
+    JoinRequest,
+    LinkRequest,
+    MemberRequest,
     ReadRequest,
     ReportRequest,
+    RoomRequest,
     SendRequest,
     check_client_id,
     check_device,
     decode,
 )
-from trio_chat.clock import format_optional_ms
-from trio_chat.domain import accounts, chats
+from trio_chat.clock import format_ms, format_optional_ms
+from trio_chat.config import duration_seconds
+from trio_chat.domain import accounts, chats, rooms
 from trio_chat.domain.models import Event, User, session_id
 from trio_chat.domain.ratelimit import RateStatus
 from trio_chat.http.messages import ChunkSender, Request, Response, dump_json
@@ -131,7 +137,9 @@ class Api:
         try:
             body = decode(request.body, SendRequest)
             check_client_id(body.client_id)
-            result = await self.service.messaging.send(user, body.text, body.to, body.client_id)
+            result = await self.service.messaging.send(
+                user, body.text, body.to, body.client_id, body.chat
+            )
         except errors.ChatError as exc:
             response = Response.error(exc)
             response.headers += self._rate_headers(self.service.messaging.rate_status(user))
@@ -194,6 +202,91 @@ class Api:
                 "banned_until": format_optional_ms(result.banned_until),
             },
         )
+
+    # -- rooms ----------------------------------------------------------------------------
+
+    async def create_room(self, request: Request, user: User, token_hash: str) -> Response:
+        body = decode(request.body, RoomRequest)
+        room = await self.service.rooms.create(user, body.name)
+        return Response.json(201, {"room": views.room(room)})
+
+    async def list_rooms(self, request: Request, user: User, token_hash: str) -> Response:
+        _no_query(request)
+        return Response.json(200, {"rooms": [views.room(r) for r in self.service.rooms.mine(user)]})
+
+    async def show_room(
+        self, request: Request, user: User, token_hash: str, *, room: str
+    ) -> Response:
+        _no_query(request)
+        shown = self.service.rooms.show(user, room)
+        out: dict[str, object] = {"room": views.room(shown.room)}
+        if shown.requests is not None:
+            out["requests"] = [
+                {"username": name, "requested_at": format_ms(at)} for name, at in shown.requests
+            ]
+        return Response.json(200, out)
+
+    async def delete_room(
+        self, request: Request, user: User, token_hash: str, *, room: str
+    ) -> Response:
+        await self.service.rooms.delete(user, room)
+        return Response.empty(204)
+
+    async def add_member(
+        self, request: Request, user: User, token_hash: str, *, room: str
+    ) -> Response:
+        body = decode(request.body, MemberRequest)
+        updated = await self.service.rooms.add_member(user, room, body.username)
+        return Response.json(201, {"room": views.room(updated)})
+
+    async def remove_member(
+        self, request: Request, user: User, token_hash: str, *, room: str, username: str
+    ) -> Response:
+        await self.service.rooms.remove_member(user, room, username)
+        return Response.empty(204)
+
+    async def create_link(
+        self, request: Request, user: User, token_hash: str, *, room: str
+    ) -> Response:
+        body = decode(request.body, LinkRequest, allow_empty=True)
+        lifetime_ms = rooms.LINK_DEFAULT_LIFETIME_MS
+        if body.expires_in is not None:
+            try:
+                lifetime_ms = round(duration_seconds(body.expires_in) * 1000)
+            except ValueError as exc:
+                raise errors.InvalidRequest.field("$.expires_in", str(exc)) from None
+        new = await self.service.rooms.create_link(user, room, lifetime_ms, body.max_uses)
+        url = self.service.rooms.link_url(new.token)
+        return Response.json(201, {"link": views.link(new.link, url, new.token)})
+
+    async def list_links(
+        self, request: Request, user: User, token_hash: str, *, room: str
+    ) -> Response:
+        _no_query(request)
+        found = self.service.rooms.links(user, room)
+        return Response.json(200, {"links": [views.link(lk) for lk in found]})
+
+    async def revoke_link(
+        self, request: Request, user: User, token_hash: str, *, room: str, link: str
+    ) -> Response:
+        await self.service.rooms.revoke_link(user, room, link)
+        return Response.empty(204)
+
+    async def join(self, request: Request, user: User, token_hash: str) -> Response:
+        body = decode(request.body, JoinRequest)
+        room = await self.service.rooms.join(user, body.token)
+        return Response.json(
+            202, {"request": {"room": room.id, "name": room.name, "status": "pending"}}
+        )
+
+    async def decide(
+        self, request: Request, user: User, token_hash: str, *, room: str, username: str
+    ) -> Response:
+        body = decode(request.body, DecisionRequest)
+        updated = await self.service.rooms.decide(user, room, username, body.approve)
+        if not body.approve:
+            return Response.empty(204)
+        return Response.json(200, {"room": views.room(updated)})
 
     # -- live -----------------------------------------------------------------------------
 
@@ -266,6 +359,17 @@ def build_router(service: ChatService) -> Router:
         ("GET", "/messages", api.messages, False),
         ("POST", "/comment", api.comment, False),
         ("POST", "/report", api.report, False),
+        ("POST", "/rooms", api.create_room, False),
+        ("GET", "/rooms", api.list_rooms, False),
+        ("GET", "/rooms/{room}", api.show_room, False),
+        ("DELETE", "/rooms/{room}", api.delete_room, False),
+        ("POST", "/rooms/{room}/members", api.add_member, False),
+        ("DELETE", "/rooms/{room}/members/{username}", api.remove_member, False),
+        ("POST", "/rooms/{room}/links", api.create_link, False),
+        ("GET", "/rooms/{room}/links", api.list_links, False),
+        ("DELETE", "/rooms/{room}/links/{link}", api.revoke_link, False),
+        ("POST", "/rooms/{room}/requests/{username}", api.decide, False),
+        ("POST", "/join", api.join, False),
         ("GET", "/updates", api.updates, True),
         ("GET", "/events", api.events, True),
     ]

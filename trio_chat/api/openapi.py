@@ -88,6 +88,37 @@ SCHEMAS: dict[str, Schema] = {
             _object({"type": {"const": "unbanned"}, "cursor": {"type": "string"}}),
             _object(
                 {
+                    "type": {"const": "join_request"},
+                    "cursor": {"type": "string"},
+                    "room": {"type": "string"},
+                    "username": {"type": "string", "description": "who asks to join"},
+                }
+            ),
+            _object(
+                {
+                    "type": {"const": "room_joined"},
+                    "cursor": {"type": "string"},
+                    "room": _ref("Room"),
+                    "username": {"type": "string", "description": "who joined"},
+                }
+            ),
+            _object(
+                {
+                    "type": {"const": "join_refused"},
+                    "cursor": {"type": "string"},
+                    "room": {"type": "string"},
+                }
+            ),
+            _object(
+                {
+                    "type": {"const": "room_left"},
+                    "cursor": {"type": "string"},
+                    "room": {"type": "string"},
+                    "username": {"type": "string", "description": "who left or was removed"},
+                }
+            ),
+            _object(
+                {
                     "type": {"const": "read"},
                     "cursor": {"type": "string"},
                     "chat": {"type": "string"},
@@ -100,6 +131,66 @@ SCHEMAS: dict[str, Schema] = {
             ),
         ]
     },
+    "Room": _object(
+        {
+            "id": {"type": "string", "description": "room:<opaque>; also its chat id"},
+            "name": {"type": "string", "minLength": 1, "maxLength": 100},
+            "owner": {"type": "string"},
+            "members": {"type": "array", "items": {"type": "string"}},
+            "created_at": TIMESTAMP,
+        }
+    ),
+    "RoomResponse": _object(
+        {"room": _ref("Room")},
+        {
+            "requests": {
+                "type": "array",
+                "description": "pending join requests (for the owner only)",
+                "items": _object({"username": {"type": "string"}, "requested_at": TIMESTAMP}),
+            }
+        },
+    ),
+    "Rooms": _object({"rooms": {"type": "array", "items": _ref("Room")}}),
+    "RoomRequest": _object({"name": {"type": "string", "minLength": 1, "maxLength": 100}}),
+    "MemberRequest": _object({"username": {"type": "string"}}),
+    "LinkRequest": _object(
+        {},
+        {
+            "expires_in": {
+                "type": ["string", "null"],
+                "description": "a duration (3600, 90m, 7d); at most 30 days, default 7 days",
+            },
+            "max_uses": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000},
+        },
+    ),
+    "Link": _object(
+        {
+            "id": {"type": "string", "description": "names the link to revoke it"},
+            "expires_at": TIMESTAMP,
+            "uses_left": {"type": ["integer", "null"]},
+        },
+        {
+            "token": {"type": "string", "description": "only when created: it is kept hashed"},
+            "url": {"type": "string", "description": "<public url>/join/<token>"},
+        },
+    ),
+    "LinkResponse": _object({"link": _ref("Link")}),
+    "Links": _object({"links": {"type": "array", "items": _ref("Link")}}),
+    "JoinRequest": _object(
+        {"token": {"type": "string", "description": "the link's token or its whole URL"}}
+    ),
+    "JoinResponse": _object(
+        {
+            "request": _object(
+                {
+                    "room": {"type": "string"},
+                    "name": {"type": "string"},
+                    "status": {"const": "pending"},
+                }
+            )
+        }
+    ),
+    "DecisionRequest": _object({"approve": {"type": "boolean"}}),
     "Error": _object(
         {
             "error": {
@@ -159,6 +250,10 @@ SCHEMAS: dict[str, Schema] = {
         {"text": TEXT},
         {
             "to": {"type": ["string", "null"], "description": "private recipient"},
+            "chat": {
+                "type": ["string", "null"],
+                "description": "any chat of yours (general, dm:…, room:…); not with 'to'",
+            },
             "client_id": CLIENT_ID,
         },
     ),
@@ -236,6 +331,10 @@ def _query(name: str, schema: Schema, description: str) -> Schema:
     }
 
 
+def _path(name: str) -> Schema:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
 AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
@@ -291,14 +390,7 @@ def document(config: Config) -> Schema:
             "delete": _op(
                 "End one of your sessions: its token stops working, its streams end",
                 {"204": {"description": "ended"}, **_errors(404)},
-                parameters=[
-                    {
-                        "name": "session",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    }
-                ],
+                parameters=[_path("session")],
             )
         },
         "/read": {
@@ -371,6 +463,83 @@ def document(config: Config) -> Schema:
                 f"Report a user; {config.ban_threshold} distinct reporters ban them",
                 {"201": _json(_ref("ReportResponse"), "recorded"), **_errors(400, 404, 409)},
                 requestBody=_body("ReportRequest"),
+            )
+        },
+        "/rooms": {
+            "post": _op(
+                "Create a room: you are its owner and only member",
+                {"201": _json(_ref("RoomResponse"), "created"), **_errors(400)},
+                requestBody=_body("RoomRequest"),
+            ),
+            "get": _op("Your rooms", {"200": _json(_ref("Rooms")), **_errors(400)}),
+        },
+        "/rooms/{room}": {
+            "get": _op(
+                "A room of yours (with pending requests, for its owner)",
+                {"200": _json(_ref("RoomResponse")), **_errors(400, 404)},
+                parameters=[_path("room")],
+            ),
+            "delete": _op(
+                "Delete a room (owner)",
+                {"204": {"description": "deleted"}, **_errors(403, 404)},
+                parameters=[_path("room")],
+            ),
+        },
+        "/rooms/{room}/members": {
+            "post": _op(
+                "Add a member at once (owner)",
+                {"201": _json(_ref("RoomResponse"), "added"), **_errors(400, 403, 404, 409)},
+                parameters=[_path("room")],
+                requestBody=_body("MemberRequest"),
+            )
+        },
+        "/rooms/{room}/members/{username}": {
+            "delete": _op(
+                "Remove a member (owner), or leave (the member itself)",
+                {"204": {"description": "removed"}, **_errors(403, 404, 409)},
+                parameters=[_path("room"), _path("username")],
+            )
+        },
+        "/rooms/{room}/links": {
+            "post": _op(
+                "Create an invite link (owner); joining with it needs your approval",
+                {"201": _json(_ref("LinkResponse"), "created"), **_errors(400, 403, 404)},
+                parameters=[_path("room")],
+                requestBody=_body("LinkRequest", required=False),
+            ),
+            "get": _op(
+                "The room's live links (owner)",
+                {"200": _json(_ref("Links")), **_errors(400, 403, 404)},
+                parameters=[_path("room")],
+            ),
+        },
+        "/rooms/{room}/links/{link}": {
+            "delete": _op(
+                "Revoke a link (owner), named by its id or its token",
+                {"204": {"description": "revoked"}, **_errors(403, 404)},
+                parameters=[_path("room"), _path("link")],
+            )
+        },
+        "/rooms/{room}/requests/{username}": {
+            "post": _op(
+                "Approve or refuse a request to join (owner)",
+                {
+                    "200": _json(_ref("RoomResponse"), "approved"),
+                    "204": {"description": "refused"},
+                    **_errors(400, 403, 404),
+                },
+                parameters=[_path("room"), _path("username")],
+                requestBody=_body("DecisionRequest"),
+            )
+        },
+        "/join": {
+            "post": _op(
+                "Ask to join a room through a link; the owner decides",
+                {
+                    "202": _json(_ref("JoinResponse"), "pending"),
+                    **_errors(400, 404, 409, 429),
+                },
+                requestBody=_body("JoinRequest"),
             )
         },
         "/updates": {

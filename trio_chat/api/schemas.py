@@ -29,7 +29,34 @@ class Credentials:
 class SendRequest:
     text: str
     to: str | None = None
+    chat: str | None = None
     client_id: str | None = None
+
+
+@attrs.frozen
+class RoomRequest:
+    name: str
+
+
+@attrs.frozen
+class MemberRequest:
+    username: str
+
+
+@attrs.frozen
+class LinkRequest:
+    expires_in: str | None = None
+    max_uses: int | None = None
+
+
+@attrs.frozen
+class JoinRequest:
+    token: str
+
+
+@attrs.frozen
+class DecisionRequest:
+    approve: bool
 
 
 @attrs.frozen

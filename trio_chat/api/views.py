@@ -6,7 +6,16 @@ from functools import lru_cache
 from typing import Any
 
 from trio_chat.clock import format_ms, format_optional_ms
-from trio_chat.domain.models import Comment, Event, EventType, Message, Session, message_id
+from trio_chat.domain.models import (
+    Comment,
+    Event,
+    EventType,
+    Message,
+    RoomInfo,
+    Session,
+    message_id,
+)
+from trio_chat.domain.rooms import Link
 from trio_chat.http.messages import dump_json
 
 
@@ -45,6 +54,31 @@ def event(e: Event) -> dict[str, Any]:
     if e.type is EventType.READ and e.up_to is not None:
         out["chat"] = e.chat
         out["up_to"] = message_id(e.up_to)
+    if e.room is not None:
+        out["room"] = room(e.room_info) if e.room_info is not None else e.room
+        if e.username is not None:
+            out["username"] = e.username
+    return out
+
+
+def room(r: RoomInfo) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "name": r.name,
+        "owner": r.owner,
+        "members": list(r.members),
+        "created_at": format_ms(r.created_at),
+    }
+
+
+def link(lk: Link, url: str | None = None, token: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": lk.id,
+        "expires_at": format_ms(lk.expires_at),
+        "uses_left": lk.uses_left,
+    }
+    if token is not None:
+        out = {"token": token, "url": url, **out}
     return out
 
 

@@ -90,6 +90,21 @@ class EventType(StrEnum):
     BANNED = "banned"
     UNBANNED = "unbanned"
     READ = "read"
+    JOIN_REQUEST = "join_request"  # to a room's owner
+    ROOM_JOINED = "room_joined"  # to a room's members, the new one included
+    JOIN_REFUSED = "join_refused"  # to the refused user
+    ROOM_LEFT = "room_left"  # to the room's members and to the one who left
+
+
+@attrs.frozen
+class RoomInfo:
+    """A room as its members see it (no links, no requests), as it was at an event."""
+
+    id: str
+    name: str
+    owner: str  # display names
+    members: tuple[str, ...]
+    created_at: int
 
 
 @attrs.frozen(cache_hash=True)
@@ -112,6 +127,9 @@ class Event:
     until: int | None = None  # for "banned"
     up_to: int | None = None  # for "read" (with ``chat``): the cursor of the last message read
     origin: str | None = None  # session id
+    room: str | None = None  # for room events: the room's id
+    room_info: RoomInfo | None = None  # for "room_joined"
+    username: str | None = None  # for room events: who joined, left or asks to join
 
 
 def message_id(cursor: int) -> str:

@@ -20,7 +20,7 @@ by the service, which only ever shows committed numbers to readers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 import attrs
 
@@ -40,6 +40,7 @@ from trio_chat.domain.models import (
     session_id,
     user_key,
 )
+from trio_chat.domain.rooms import Rooms, is_room
 
 TEXT_MAX = 4096
 
@@ -106,6 +107,7 @@ class ChatState:
     user_states: dict[str, UserState] = attrs.field(factory=dict)
     heads: dict[str, int] = attrs.field(factory=dict)  # chat -> last allocated seq
     cursor: int = 0  # last allocated event-log cursor
+    rooms: Rooms = attrs.field(factory=Rooms)
     _sessions_of: dict[str, set[str]] = attrs.field(init=False, factory=dict)  # user -> hashes
 
     def __attrs_post_init__(self) -> None:
@@ -183,11 +185,18 @@ class ChatState:
         return self.user_states.get(key) or UserState()
 
     def chats_of(self, key: str) -> list[str]:
-        return [chats.GENERAL, *sorted(self.state_of(key).private_chats)]
+        return [chats.GENERAL, *sorted(self.state_of(key).private_chats), *self.rooms.of(key)]
 
     def can_see(self, key: str, chat: str) -> bool:
-        """Whether ``key`` may read ``chat``: it exists, in its one spelling, and has them."""
-        if key not in self.users or not chats.is_member(chat, key):
+        """Whether ``key`` may read ``chat``: it exists, in its one spelling, and has them.
+
+        The one rule of who sees what: every endpoint, paging, ``/connect``, replay and live
+        delivery (at the moment of delivery) ask it, directly or through ``visible``."""
+        if key not in self.users:
+            return False
+        if is_room(chat):
+            return self.rooms.is_member(chat, key)
+        if not chats.is_member(chat, key):
             return False
         parties = chats.private_parties(chat)
         return parties is None or (
@@ -195,6 +204,15 @@ class ChatState:
             and parties[0] != parties[1]
             and all(p in self.users for p in parties)
         )
+
+    def members_of(self, chat: str) -> Collection[str] | None:
+        """The user keys a chat's events may concern; None for everyone (the common chat)."""
+        if chat == chats.GENERAL:
+            return None
+        if is_room(chat):
+            return self.rooms.members_of(chat)
+        parties = chats.private_parties(chat)
+        return () if parties is None else set(parties)
 
     def rate_status(self, key: str, now: int) -> ratelimit.RateStatus:
         return ratelimit.status(self.state_of(key).window, self.rate_policy, now)
@@ -214,15 +232,33 @@ class ChatState:
         return self.cursor
 
     def post_message(
-        self, author: User, text: str, to: str | None, now: int, client_id: str | None = None
+        self,
+        author: User,
+        text: str,
+        to: str | None,
+        now: int,
+        client_id: str | None = None,
+        chat: str | None = None,
     ) -> tuple[Message, dict[str, UserState]]:
         """Accept a message, or raise. Returns it and the user states it replaced.
 
-        The returned states are the *previous* ones, for undo should the write fail.
+        ``to`` names a private recipient; ``chat`` any chat of the author's instead (the two
+        are exclusive). The returned states are the *previous* ones, for undo should the
+        write fail.
         """
         problem = text_problem(text)
         if problem:
             raise errors.InvalidRequest.field("$.text", problem)
+        if chat is not None:
+            if to is not None:
+                raise errors.InvalidRequest.field("$.to", "give either chat or to, not both")
+            if not self.can_see(author.key, chat):
+                raise errors.ChatNotFound(f"there is no chat {chat!r} you belong to")
+            other = chats.other_party(chat, author.key)
+            if other is not None:
+                to = self.users[other].name
+            elif chat != chats.GENERAL:
+                return self._post(author, text, chat, None, now, client_id, {})
         self._check_not_banned(author.key, now)
         previous: dict[str, UserState] = {}
         if to is None:
@@ -253,6 +289,19 @@ class ChatState:
                     self.user_states[key] = attrs.evolve(
                         state, private_chats=state.private_chats | {chat}
                     )
+        return self._post(author, text, chat, recipient, now, client_id, previous)
+
+    def _post(
+        self,
+        author: User,
+        text: str,
+        chat: str,
+        recipient: str | None,
+        now: int,
+        client_id: str | None,
+        previous: dict[str, UserState],
+    ) -> tuple[Message, dict[str, UserState]]:
+        self._check_not_banned(author.key, now)
         seq = self.heads.get(chat, 0) + 1
         self.heads[chat] = seq
         cursor = self.next_cursor()

@@ -2,7 +2,8 @@
 
 Each job is a module of its own that uses only the core (``core.py``) and the domain:
 ``accounts`` (sessions), ``messaging`` (chats, messages, the rate limit), ``moderation``
-(reports, bans) and ``delivery`` (long-poll, streams, replay). No job imports another;
+(reports, bans), ``delivery`` (long-poll, streams, replay) and ``rooms`` (members, links,
+requests). No job imports another;
 what two jobs share lives in the core.
 """
 
@@ -17,6 +18,7 @@ from trio_chat.service.core import Core
 from trio_chat.service.delivery import Delivery
 from trio_chat.service.messaging import Messaging
 from trio_chat.service.moderation import Moderation
+from trio_chat.service.rooms import RoomManagement
 from trio_chat.storage import AsyncStore, Snapshot
 
 
@@ -34,6 +36,7 @@ class ChatService:
         self.messaging = Messaging(core)
         self.moderation = Moderation(core)
         self.delivery = Delivery(core)
+        self.rooms = RoomManagement(core)
         # For the wiring (app.py) and for tests.
         self.config = config
         self.state = core.state

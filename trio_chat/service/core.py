@@ -27,6 +27,7 @@ from trio_chat.clock import Clock
 from trio_chat.config import Config
 from trio_chat.domain import idempotency, moderation, ratelimit
 from trio_chat.domain.models import Event, EventType, Message, Session, User, parse_message_id
+from trio_chat.domain.rooms import Rooms
 from trio_chat.domain.state import ChatState
 from trio_chat.service.live import Hub
 from trio_chat.service.timers import Timers
@@ -58,11 +59,13 @@ class Core:
             user_states=snapshot.user_states,
             heads=dict(snapshot.heads),
             cursor=snapshot.cursor,
+            rooms=Rooms(snapshot.rooms),
         )
+        self.public_url = f"http://{config.host}:{config.port}"  # set once listening
         # What readers may see: only what is durable.
         self.committed_heads: dict[str, int] = dict(snapshot.heads)
         self.committed_cursor = snapshot.cursor
-        self.hub = Hub(config.stream_buffer_events)
+        self.hub = Hub(config.stream_buffer_events, self.state.members_of)
         self.timers = Timers(timer_nursery, clock)
         self.latest: dict[int, Message] = {}  # messages with comments not yet committed
         self._delivered: dict[str, dict[str, int]] = {}  # user -> chat -> seq, not yet applied

@@ -11,11 +11,11 @@ so a stream waits on its inbox alone, with no timer of its own per wait.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from types import TracebackType
 
 import trio
 
-from trio_chat.domain import chats
 from trio_chat.domain.models import Event
 
 # What an inbox holds: an event, or None for a keep-alive tick.
@@ -102,8 +102,15 @@ class Subscription:
 
 
 class Hub:
-    def __init__(self, buffer: int) -> None:
+    """Routes each event to the subscribers of the users it may concern.
+
+    Routing only: ``members(chat)`` (the domain's membership, None for "everyone") says whom
+    to wake, and delivery asks the visibility rule again for every event it sends.
+    """
+
+    def __init__(self, buffer: int, members: Callable[[str], Collection[str] | None]) -> None:
         self._buffer = buffer
+        self._members = members
         self._by_user: dict[str, set[Subscriber]] = {}
         self._closed = False
 
@@ -147,12 +154,10 @@ class Hub:
         chat = event.chat
         if chat is None:
             return []
-        if chat == chats.GENERAL:
+        members = self._members(chat)
+        if members is None:
             return [sub for subs in self._by_user.values() for sub in subs]
-        parties = chats.private_parties(chat)
-        if parties is None:
-            return []
-        return [sub for user in set(parties) for sub in self._by_user.get(user, ())]
+        return [sub for user in members for sub in self._by_user.get(user, ())]
 
     def close(self) -> None:
         """End every stream (at shutdown)."""

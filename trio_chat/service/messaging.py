@@ -133,12 +133,18 @@ class Messaging:
         return self.state.rate_status(user.key, self.core.now())
 
     async def send(
-        self, user: User, text: str, to: str | None, client_id: str | None = None
+        self,
+        user: User,
+        text: str,
+        to: str | None,
+        client_id: str | None = None,
+        chat: str | None = None,
     ) -> SendResult:
         key = None
         if client_id is not None:
             key = idempotency.client_key(user.key, client_id)
-            digest = idempotency.digest("message", {"text": text, "to": to})
+            fields = {"text": text, "to": to} if chat is None else {"text": text, "chat": chat}
+            digest = idempotency.digest("message", fields)
             cursor = await self.core.recall(key, "message", digest)
             if cursor is not None:
                 event = await self.core.event(cursor)
@@ -147,20 +153,20 @@ class Messaging:
         with self.core.claim(key):
             now = self.core.now()
             self.core.apply_delivered(user.key)
-            message, previous = self.state.post_message(user, text, to, now, client_id)
+            message, previous = self.state.post_message(user, text, to, now, client_id, chat)
             event = Event(
                 cursor=message.cursor, type=EventType.MESSAGE, chat=message.chat, message=message
             )
             batch = Batch(user_states={k: self.state.state_of(k) for k in previous})
             if key is not None:
                 batch.client_requests[key] = ClientRequest("message", message.cursor, digest, now)
-            window_before = previous.get(user.key, UserState()).window if to is None else None
+            window_before = previous.get(user.key, UserState()).window
 
             def undo() -> None:
                 self.state.restore(previous)
 
             await self.core.commit(batch, events=[event], undo=undo)
-        if to is None and self.state.rate_policy.enabled:
+        if message.chat == chats.GENERAL and self.state.rate_policy.enabled:
             window = self.state.state_of(user.key).window
             if window is not None and window is not window_before and window.count == 1:
                 self.arm_window(user.key, window.ends_at(self.state.rate_policy))
@@ -184,6 +190,9 @@ class Messaging:
     ) -> tuple[Comment, bool]:
         """Comment on a message; returns the comment and whether it was made before (a
         repeated ``client_id``)."""
+        found = await self.core.visible_message(user, message_id)
+        if found is None:
+            raise errors.MessageNotFound(f"there is no message {message_id!r}")
         key = None
         if client_id is not None:
             key = idempotency.client_key(user.key, client_id)
@@ -193,9 +202,7 @@ class Messaging:
                 event = await self.core.event(cursor)
                 if event is not None and event.comment is not None:
                     return event.comment, True
-        found = await self.core.visible_message(user, message_id)
-        if found is None:
-            raise errors.MessageNotFound(f"there is no message {message_id!r}")
+        # No await from recall to claim: a repeat arriving now finds the claim and waits.
         with self.core.claim(key):
             # A comment not yet committed is the base for the next one, so none is lost.
             message = self.core.latest.get(found.cursor, found)

@@ -13,6 +13,7 @@ import attrs
 
 from trio_chat.domain.idempotency import ClientRequest
 from trio_chat.domain.models import Event, Session, User
+from trio_chat.domain.rooms import Room
 from trio_chat.domain.state import UserState
 
 
@@ -29,6 +30,7 @@ class Batch:
     cursor: int = 0  # the log head after this batch (0: unchanged)
     # client key (user/client_id) -> what it made; None deletes it
     client_requests: dict[str, ClientRequest | None] = attrs.field(factory=dict)
+    rooms: dict[str, Room | None] = attrs.field(factory=dict)  # None deletes it
 
     def add_event(self, event: Event) -> None:
         """A new entry of the log: it moves the log head, and a message its chat's head."""
@@ -54,6 +56,7 @@ class Batch:
         self.events.update(later.events)
         self.chat_index.update(later.chat_index)
         self.client_requests.update(later.client_requests)
+        self.rooms.update(later.rooms)
         for chat, head in later.heads.items():
             self.heads[chat] = max(self.heads.get(chat, 0), head)
         self.cursor = max(self.cursor, later.cursor)
@@ -68,6 +71,7 @@ class Batch:
             or self.heads
             or self.cursor
             or self.client_requests
+            or self.rooms
         )
 
 
@@ -80,6 +84,7 @@ class Snapshot:
     user_states: dict[str, UserState]
     heads: dict[str, int]
     cursor: int
+    rooms: dict[str, Room] = attrs.field(factory=dict)
 
 
 class Store(Protocol):

@@ -14,7 +14,8 @@ from trio_chat.domain.models import EventType
 
 # 2: same records as 1; a schema 1 store is checked and repaired once (see shelf.py).
 # 3: the client_ids table; sessions, messages and comments gain optional fields.
-SCHEMA_VERSION = 3
+# 4: the rooms table; events gain optional fields.
+SCHEMA_VERSION = 4
 
 _converter = cattrs.Converter(omit_if_default=True)
 

@@ -12,6 +12,7 @@ events       cursor              Event (a message event holds the message, with
                                  its comments as they are now)
 chat_index   ``chat/seq``        cursor of the chat's seq-th message
 client_ids   ``user/client_id``  ClientRequest: what an idempotency key made
+rooms        room id             Room (members, links by hash, requests)
 meta         ``cursor``,         the log head, each chat's head, the schema
              ``head/<chat>``,    version
              ``schema``
@@ -39,6 +40,7 @@ from typing import Any
 
 from trio_chat.domain.idempotency import ClientRequest
 from trio_chat.domain.models import Event, Session, User
+from trio_chat.domain.rooms import Room
 from trio_chat.domain.state import UserState
 from trio_chat.storage import records
 from trio_chat.storage.base import Batch, Snapshot
@@ -47,15 +49,24 @@ from trio_chat.storage.sqlite_mapping import SqliteMapping, connect
 log = logging.getLogger("trio_chat.storage")
 
 FILENAME = "trio-chat.sqlite3"
-TABLES = ("users", "sessions", "user_states", "events", "chat_index", "meta", "client_ids")
+TABLES = (
+    "users",
+    "sessions",
+    "user_states",
+    "events",
+    "chat_index",
+    "meta",
+    "client_ids",
+    "rooms",
+)
 # The tables every store has had since schema 1; newer ones are added when a store is opened.
 FIRST_TABLES = TABLES[:6]
 PICKLE_PROTOCOL = 5
 # Schema 1 stores may hold the damage of a bug (a comment moved its chat's head back to the
 # commented message): they are repaired once, on the first start that reads them. Schema 2
-# lacks the client_ids table, which opening adds.
+# and 3 lack tables that opening adds.
 REPAIRED_SCHEMAS = (1,)
-UPGRADED_SCHEMAS = (1, 2)
+UPGRADED_SCHEMAS = (1, 2, 3)
 
 
 class StoreError(Exception):
@@ -180,6 +191,7 @@ class ShelfStore:
             user_states={k: records.load(v, UserState) for k, v in w["user_states"].items()},
             heads=heads,
             cursor=int(meta.get("cursor", 0)),
+            rooms={k: records.load(v, Room) for k, v in w["rooms"].items()},
         )
 
     def write(self, batch: Batch) -> None:
@@ -201,6 +213,12 @@ class ShelfStore:
                 events[str(cursor)] = records.dump(event)
             for (chat, seq), cursor in batch.chat_index.items():
                 index[_chat_key(chat, seq)] = cursor
+            rooms = w["rooms"]
+            for key, room in batch.rooms.items():
+                if room is None:
+                    rooms.pop(key, None)
+                else:
+                    rooms[key] = records.dump(room)
             client_ids = w["client_ids"]
             for key, made in batch.client_requests.items():
                 if made is None:
