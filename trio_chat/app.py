@@ -47,7 +47,7 @@ class ChatServer:
                     self.service = service
                     service.arm_persisted_timers()
                     background.start_soon(service.run_read_flusher)
-                    background.start_soon(service.run_client_id_sweeper)
+                    background.start_soon(service.run_hourly)
                     background.start_soon(service.hub.run_keepalive, config.sse_keepalive_interval)
                     self.http = http = HTTPServer(build_router(service), config)
                     async with trio.open_nursery() as serving:

@@ -174,6 +174,23 @@ class OwnerCannotLeave(ChatError):
     default_message = "the owner cannot leave the room"
 
 
+class ScheduledNotFound(NotFound):
+    code = "scheduled_not_found"
+    default_message = "no such scheduled message"
+
+
+class AlreadySent(ChatError):
+    status = 409
+    code = "already_sent"
+    default_message = "that message has already been sent"
+
+
+class TooManyScheduled(ChatError):
+    status = 409
+    code = "too_many_scheduled"
+    default_message = "too many scheduled messages are waiting"
+
+
 class SessionNotFound(NotFound):
     code = "session_not_found"
     default_message = "no such session"

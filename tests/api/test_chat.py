@@ -25,6 +25,7 @@ async def test_send_returns_the_message(make_user):
         "sent_at",
         "comments",
         "client_id",
+        "scheduled_at",
     }
     assert message["chat"] == "general" and message["to"] is None
     assert message["author"] == "alice" and message["text"] == "hello"

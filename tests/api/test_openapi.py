@@ -4,6 +4,7 @@ validate against the schemas it names."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 
 import jsonschema
 import pytest
@@ -98,6 +99,12 @@ async def test_real_answers_validate(spec, http):
         e["type"] for e in room_events["events"]
     }
     validator(spec, "Updates").validate(room_events)
+    sent_at = datetime.fromisoformat(message["sent_at"])
+    later = await alice.post(
+        "/send", {"text": "later", "send_at": (sent_at + timedelta(hours=1)).isoformat()}
+    )
+    validator(spec, "ScheduledResponse").validate(later.json())
+    validator(spec, "ScheduledList").validate((await alice.get("/scheduled")).json())
     await alice.post("/report", {"username": "bob"})
     for response in (
         await http.get("/nowhere"),

@@ -23,6 +23,7 @@ from trio_chat.api.schemas import (
     check_client_id,
     check_device,
     decode,
+    parse_timestamp,
 )
 from trio_chat.clock import format_ms, format_optional_ms
 from trio_chat.config import duration_seconds
@@ -137,6 +138,12 @@ class Api:
         try:
             body = decode(request.body, SendRequest)
             check_client_id(body.client_id)
+            if body.send_at is not None:
+                send_at = parse_timestamp(body.send_at, "$.send_at")
+                item = await self.service.scheduling.create(
+                    user, body.text, body.to, body.chat, send_at, body.client_id
+                )
+                return Response.json(202, {"scheduled": views.scheduled(item)})
             result = await self.service.messaging.send(
                 user, body.text, body.to, body.client_id, body.chat
             )
@@ -202,6 +209,17 @@ class Api:
                 "banned_until": format_optional_ms(result.banned_until),
             },
         )
+
+    async def list_scheduled(self, request: Request, user: User, token_hash: str) -> Response:
+        _no_query(request)
+        found = self.service.scheduling.pending(user)
+        return Response.json(200, {"scheduled": [views.scheduled(s) for s in found]})
+
+    async def cancel_scheduled(
+        self, request: Request, user: User, token_hash: str, *, scheduled: str
+    ) -> Response:
+        await self.service.scheduling.cancel(user, scheduled)
+        return Response.empty(204)
 
     # -- rooms ----------------------------------------------------------------------------
 
@@ -359,6 +377,8 @@ def build_router(service: ChatService) -> Router:
         ("GET", "/messages", api.messages, False),
         ("POST", "/comment", api.comment, False),
         ("POST", "/report", api.report, False),
+        ("GET", "/scheduled", api.list_scheduled, False),
+        ("DELETE", "/scheduled/{scheduled}", api.cancel_scheduled, False),
         ("POST", "/rooms", api.create_room, False),
         ("GET", "/rooms", api.list_rooms, False),
         ("GET", "/rooms/{room}", api.show_room, False),

@@ -64,8 +64,24 @@ SCHEMAS: dict[str, Schema] = {
             "sent_at": TIMESTAMP,
             "comments": {"type": "array", "items": _ref("Comment")},
             "client_id": CLIENT_ID,
+            "scheduled_at": {
+                **NULLABLE_TIMESTAMP,
+                "description": "the time it was scheduled for; null if sent at once",
+            },
         }
     ),
+    "Scheduled": _object(
+        {
+            "id": {"type": "string"},
+            "send_at": TIMESTAMP,
+            "chat": {"type": "string"},
+            "to": {"type": ["string", "null"]},
+            "text": TEXT,
+            "files": {"type": "array", "items": {"type": "string"}},
+        }
+    ),
+    "ScheduledResponse": _object({"scheduled": _ref("Scheduled")}),
+    "ScheduledList": _object({"scheduled": {"type": "array", "items": _ref("Scheduled")}}),
     "Event": {
         "oneOf": [
             _object(
@@ -86,6 +102,14 @@ SCHEMAS: dict[str, Schema] = {
                 {"type": {"const": "banned"}, "cursor": {"type": "string"}, "until": TIMESTAMP}
             ),
             _object({"type": {"const": "unbanned"}, "cursor": {"type": "string"}}),
+            _object(
+                {
+                    "type": {"const": "scheduled_failed"},
+                    "cursor": {"type": "string"},
+                    "scheduled": _ref("Scheduled"),
+                    "error": _object({"code": {"type": "string"}, "message": {"type": "string"}}),
+                }
+            ),
             _object(
                 {
                     "type": {"const": "join_request"},
@@ -255,6 +279,10 @@ SCHEMAS: dict[str, Schema] = {
                 "description": "any chat of yours (general, dm:…, room:…); not with 'to'",
             },
             "client_id": CLIENT_ID,
+            "send_at": {
+                **NULLABLE_TIMESTAMP,
+                "description": "send later (at most 30 days ahead): answered 202",
+            },
         },
     ),
     "SendResponse": _object({"message": _ref("Message")}),
@@ -428,6 +456,7 @@ def document(config: Config) -> Schema:
                         "headers": rate_headers,
                     },
                     "201": {**_json(_ref("SendResponse"), "sent"), "headers": rate_headers},
+                    "202": _json(_ref("ScheduledResponse"), "scheduled for send_at"),
                     **_errors(400, 403, 404, 409, 429),
                 },
                 requestBody=_body("SendRequest"),
@@ -463,6 +492,19 @@ def document(config: Config) -> Schema:
                 f"Report a user; {config.ban_threshold} distinct reporters ban them",
                 {"201": _json(_ref("ReportResponse"), "recorded"), **_errors(400, 404, 409)},
                 requestBody=_body("ReportRequest"),
+            )
+        },
+        "/scheduled": {
+            "get": _op(
+                "Your scheduled messages still to be sent, soonest first",
+                {"200": _json(_ref("ScheduledList")), **_errors(400)},
+            )
+        },
+        "/scheduled/{scheduled}": {
+            "delete": _op(
+                "Cancel a scheduled message: it will never be sent",
+                {"204": {"description": "cancelled"}, **_errors(404, 409)},
+                parameters=[_path("scheduled")],
             )
         },
         "/rooms": {

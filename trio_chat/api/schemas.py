@@ -6,6 +6,7 @@ The converter forbids unknown keys and does not coerce: ``"text": 5`` is an erro
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, TypeVar
 
 import attrs
@@ -31,6 +32,7 @@ class SendRequest:
     to: str | None = None
     chat: str | None = None
     client_id: str | None = None
+    send_at: str | None = None
 
 
 @attrs.frozen
@@ -96,6 +98,19 @@ def check_device(device: str | None) -> str:
             "$.device", f"device must be 1 to {DEVICE_MAX} printable characters"
         )
     return device
+
+
+def parse_timestamp(raw: str, path: str) -> int:
+    """An RFC 3339 timestamp with its offset (``2026-11-30T18:00:00Z``) -> milliseconds."""
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None or "T" not in raw.upper():
+        raise errors.InvalidRequest.field(
+            path, "must be an RFC 3339 timestamp with an offset, e.g. 2026-11-30T18:00:00Z"
+        )
+    return round(moment.timestamp() * 1000)
 
 
 def check_client_id(client_id: str | None) -> None:

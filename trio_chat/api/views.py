@@ -16,6 +16,7 @@ from trio_chat.domain.models import (
     message_id,
 )
 from trio_chat.domain.rooms import Link
+from trio_chat.domain.schedule import Scheduled
 from trio_chat.http.messages import dump_json
 
 
@@ -40,6 +41,7 @@ def message(m: Message) -> dict[str, Any]:
         "sent_at": format_ms(m.sent_at),
         "comments": [comment(c) for c in m.comments],
         "client_id": m.client_id,
+        "scheduled_at": format_optional_ms(m.scheduled_at),
     }
 
 
@@ -54,11 +56,26 @@ def event(e: Event) -> dict[str, Any]:
     if e.type is EventType.READ and e.up_to is not None:
         out["chat"] = e.chat
         out["up_to"] = message_id(e.up_to)
+    if e.scheduled is not None:
+        out["scheduled"] = scheduled(e.scheduled)
+    if e.error is not None:
+        out["error"] = {"code": e.error[0], "message": e.error[1]}
     if e.room is not None:
         out["room"] = room(e.room_info) if e.room_info is not None else e.room
         if e.username is not None:
             out["username"] = e.username
     return out
+
+
+def scheduled(s: Scheduled) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "send_at": format_ms(s.send_at),
+        "chat": s.chat,
+        "to": s.to,
+        "text": s.text,
+        "files": [],
+    }
 
 
 def room(r: RoomInfo) -> dict[str, Any]:

@@ -19,10 +19,11 @@ KEPT_MS = 24 * 3600 * 1000
 
 @attrs.frozen
 class ClientRequest:
-    kind: str  # "message" or "comment"
-    cursor: int  # of the event that holds what it made
+    kind: str  # "message", "comment" or "scheduled"
+    cursor: int  # of the event that holds what it made (0 for a scheduled message)
     digest: str  # of the request's body
     at: int  # when
+    ref: str | None = None  # the scheduled message's id
 
 
 def client_key(user: str, client_id: str) -> str:

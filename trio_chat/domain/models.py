@@ -14,6 +14,8 @@ from enum import StrEnum
 
 import attrs
 
+from trio_chat.domain.schedule import Scheduled
+
 
 @attrs.frozen
 class User:
@@ -79,6 +81,7 @@ class Message:
     sent_at: int
     comments: tuple[Comment, ...] = ()
     client_id: str | None = None  # the author's idempotency key, if it sent one
+    scheduled_at: int | None = None  # when it was scheduled for, if it was
 
     def with_comment(self, comment: Comment) -> Message:
         return attrs.evolve(self, comments=(*self.comments, comment))
@@ -94,6 +97,7 @@ class EventType(StrEnum):
     ROOM_JOINED = "room_joined"  # to a room's members, the new one included
     JOIN_REFUSED = "join_refused"  # to the refused user
     ROOM_LEFT = "room_left"  # to the room's members and to the one who left
+    SCHEDULED_FAILED = "scheduled_failed"  # to the author of a scheduled message refused
 
 
 @attrs.frozen
@@ -130,6 +134,8 @@ class Event:
     room: str | None = None  # for room events: the room's id
     room_info: RoomInfo | None = None  # for "room_joined"
     username: str | None = None  # for room events: who joined, left or asks to join
+    scheduled: Scheduled | None = None  # for "scheduled_failed"
+    error: tuple[str, str] | None = None  # for "scheduled_failed": (code, message)
 
 
 def message_id(cursor: int) -> str:

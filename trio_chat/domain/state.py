@@ -231,6 +231,25 @@ class ChatState:
         self.cursor += 1
         return self.cursor
 
+    def resolve_target(
+        self, author: User, to: str | None, chat: str | None
+    ) -> tuple[str, User | None]:
+        """The chat a send names (``to`` a private recipient, or ``chat`` any chat of the
+        author's: exclusive), and the private recipient if it is a private chat."""
+        if chat is None:
+            if to is None:
+                return chats.GENERAL, None
+            target = self.require_user(to)
+            if target.key == author.key:
+                raise errors.InvalidRequest.field("$.to", "you cannot message yourself")
+            return chats.private_chat(author.key, target.key), target
+        if to is not None:
+            raise errors.InvalidRequest.field("$.to", "give either chat or to, not both")
+        if not self.can_see(author.key, chat):
+            raise errors.ChatNotFound(f"there is no chat {chat!r} you belong to")
+        other = chats.other_party(chat, author.key)
+        return chat, None if other is None else self.users[other]
+
     def post_message(
         self,
         author: User,
@@ -239,6 +258,7 @@ class ChatState:
         now: int,
         client_id: str | None = None,
         chat: str | None = None,
+        scheduled_at: int | None = None,
     ) -> tuple[Message, dict[str, UserState]]:
         """Accept a message, or raise. Returns it and the user states it replaced.
 
@@ -249,39 +269,24 @@ class ChatState:
         problem = text_problem(text)
         if problem:
             raise errors.InvalidRequest.field("$.text", problem)
-        if chat is not None:
-            if to is not None:
-                raise errors.InvalidRequest.field("$.to", "give either chat or to, not both")
-            if not self.can_see(author.key, chat):
-                raise errors.ChatNotFound(f"there is no chat {chat!r} you belong to")
-            other = chats.other_party(chat, author.key)
-            if other is not None:
-                to = self.users[other].name
-            elif chat != chats.GENERAL:
-                return self._post(author, text, chat, None, now, client_id, {})
         self._check_not_banned(author.key, now)
+        chat, target = self.resolve_target(author, to, chat)
         previous: dict[str, UserState] = {}
-        if to is None:
-            chat, recipient = chats.GENERAL, None
-            if self.rate_policy.enabled:
-                state = self.state_of(author.key)
-                window = ratelimit.consume(state.window, self.rate_policy, now)
-                if window is None:
-                    current = ratelimit.active_window(state.window, self.rate_policy, now)
-                    assert current is not None
-                    reset = current.ends_at(self.rate_policy)
-                    raise errors.RateLimited(
-                        f"at most {self.rate_policy.limit} messages per period in the common "
-                        f"chat; the limit resets at {format_ms(reset)}",
-                        (reset - now) / 1000,
-                    )
-                previous[author.key] = state
-                self.user_states[author.key] = attrs.evolve(state, window=window)
-        else:
-            target = self.require_user(to)
-            if target.key == author.key:
-                raise errors.InvalidRequest.field("$.to", "you cannot message yourself")
-            chat, recipient = chats.private_chat(author.key, target.key), target.name
+        if chat == chats.GENERAL and self.rate_policy.enabled:
+            state = self.state_of(author.key)
+            window = ratelimit.consume(state.window, self.rate_policy, now)
+            if window is None:
+                current = ratelimit.active_window(state.window, self.rate_policy, now)
+                assert current is not None
+                reset = current.ends_at(self.rate_policy)
+                raise errors.RateLimited(
+                    f"at most {self.rate_policy.limit} messages per period in the common "
+                    f"chat; the limit resets at {format_ms(reset)}",
+                    (reset - now) / 1000,
+                )
+            previous[author.key] = state
+            self.user_states[author.key] = attrs.evolve(state, window=window)
+        elif target is not None:
             for key in (author.key, target.key):
                 state = self.state_of(key)
                 if chat not in state.private_chats:
@@ -289,7 +294,8 @@ class ChatState:
                     self.user_states[key] = attrs.evolve(
                         state, private_chats=state.private_chats | {chat}
                     )
-        return self._post(author, text, chat, recipient, now, client_id, previous)
+        recipient = None if target is None else target.name
+        return self._post(author, text, chat, recipient, now, client_id, previous, scheduled_at)
 
     def _post(
         self,
@@ -300,8 +306,8 @@ class ChatState:
         now: int,
         client_id: str | None,
         previous: dict[str, UserState],
+        scheduled_at: int | None = None,
     ) -> tuple[Message, dict[str, UserState]]:
-        self._check_not_banned(author.key, now)
         seq = self.heads.get(chat, 0) + 1
         self.heads[chat] = seq
         cursor = self.next_cursor()
@@ -316,6 +322,7 @@ class ChatState:
             text=text,
             sent_at=now,
             client_id=client_id,
+            scheduled_at=scheduled_at,
         )
         previous.setdefault(author.key, self.state_of(author.key))
         self.user_states[author.key] = _with_own(self.state_of(author.key), chat, seq)

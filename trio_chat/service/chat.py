@@ -2,8 +2,8 @@
 
 Each job is a module of its own that uses only the core (``core.py``) and the domain:
 ``accounts`` (sessions), ``messaging`` (chats, messages, the rate limit), ``moderation``
-(reports, bans), ``delivery`` (long-poll, streams, replay) and ``rooms`` (members, links,
-requests). No job imports another;
+(reports, bans), ``delivery`` (long-poll, streams, replay), ``rooms`` (members, links,
+requests) and ``scheduling`` (messages sent later). No job imports another;
 what two jobs share lives in the core.
 """
 
@@ -19,6 +19,7 @@ from trio_chat.service.delivery import Delivery
 from trio_chat.service.messaging import Messaging
 from trio_chat.service.moderation import Moderation
 from trio_chat.service.rooms import RoomManagement
+from trio_chat.service.scheduling import Scheduling
 from trio_chat.storage import AsyncStore, Snapshot
 
 
@@ -37,6 +38,7 @@ class ChatService:
         self.moderation = Moderation(core)
         self.delivery = Delivery(core)
         self.rooms = RoomManagement(core)
+        self.scheduling = Scheduling(core)
         # For the wiring (app.py) and for tests.
         self.config = config
         self.state = core.state
@@ -54,13 +56,14 @@ class ChatService:
     def arm_persisted_timers(self) -> None:
         """At start-up: re-arm ban and rate-window timers from their stored deadlines."""
         self.moderation.arm_persisted_timers()
-        self.messaging.arm_persisted_timers()
+        self.core.arm_persisted_windows()
+        self.scheduling.arm_persisted_timers()
 
     async def run_read_flusher(self) -> None:
         await self.core.run_read_flusher()
 
-    async def run_client_id_sweeper(self) -> None:
-        await self.core.run_client_id_sweeper()
+    async def run_hourly(self) -> None:
+        await self.core.run_hourly()
 
     async def flush_reads(self) -> None:
         await self.core.flush_reads()

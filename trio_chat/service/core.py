@@ -17,7 +17,7 @@ too dear to make per event per stream.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 
 import attrs
 import trio
@@ -25,10 +25,12 @@ import trio
 from trio_chat import errors
 from trio_chat.clock import Clock
 from trio_chat.config import Config
-from trio_chat.domain import idempotency, moderation, ratelimit
+from trio_chat.domain import chats, idempotency, moderation, ratelimit
+from trio_chat.domain.idempotency import ClientRequest
 from trio_chat.domain.models import Event, EventType, Message, Session, User, parse_message_id
 from trio_chat.domain.rooms import Rooms
-from trio_chat.domain.state import ChatState
+from trio_chat.domain.schedule import Schedule
+from trio_chat.domain.state import ChatState, UserState
 from trio_chat.service.live import Hub
 from trio_chat.service.timers import Timers
 from trio_chat.storage import AsyncStore, Batch, Snapshot
@@ -62,6 +64,9 @@ class Core:
             rooms=Rooms(snapshot.rooms),
         )
         self.public_url = f"http://{config.host}:{config.port}"  # set once listening
+        self.schedule = Schedule(snapshot.scheduled)
+        # Housekeeping every job may add to; run once an hour.
+        self.hourly: list[Callable[[], Awaitable[None]]] = [self.sweep_client_ids]
         # What readers may see: only what is durable.
         self.committed_heads: dict[str, int] = dict(snapshot.heads)
         self.committed_cursor = snapshot.cursor
@@ -116,6 +121,70 @@ class Core:
 
         await self.store.commit(batch, on_commit=committed, on_failure=failed)
 
+    # -- the one way a message is posted -----------------------------------------------------
+
+    async def post(
+        self,
+        user: User,
+        text: str,
+        to: str | None,
+        chat: str | None,
+        *,
+        client_id: str | None = None,
+        scheduled_at: int | None = None,
+        extra: Callable[[Message], Batch] | None = None,
+        undo_extra: Callable[[], None] | None = None,
+    ) -> Message:
+        """Post a message as ``user`` now (validated, rate-limited, durable, published).
+
+        ``extra(message)`` gives more to commit in the same transaction (what a client_id
+        made; a scheduled message leaving the schedule), so both happen or neither does;
+        ``undo_extra`` puts back what it changed if the write fails."""
+        self.apply_delivered(user.key)
+        message, previous = self.state.post_message(
+            user, text, to, self.now(), client_id, chat, scheduled_at
+        )
+        event = Event(
+            cursor=message.cursor, type=EventType.MESSAGE, chat=message.chat, message=message
+        )
+        batch = Batch() if extra is None else extra(message)
+        batch.user_states.update({k: self.state.state_of(k) for k in previous})
+        window_before = previous.get(user.key, UserState()).window
+
+        def undo() -> None:
+            self.state.restore(previous)
+            if undo_extra is not None:
+                undo_extra()
+
+        await self.commit(batch, events=[event], undo=undo)
+        if message.chat == chats.GENERAL and self.state.rate_policy.enabled:
+            window = self.state.state_of(user.key).window
+            if window is not None and window is not window_before and window.count == 1:
+                self.arm_window(user.key, window.ends_at(self.state.rate_policy))
+        return message
+
+    # -- the rate limit's periods ------------------------------------------------------------
+
+    def arm_persisted_windows(self) -> None:
+        """At start-up: re-arm rate-window timers from their stored ends."""
+        for key, ends in list(self.state.windows()):
+            self.arm_window(key, ends)
+
+    def arm_window(self, key: str, ends_ms: int) -> None:
+        self.timers.arm(("window", key), ends_ms / 1000, lambda: self._expire_window(key))
+
+    async def _expire_window(self, key: str) -> None:
+        previous = self.state.state_of(key)
+        if not self.state.expire_window(key, self.now()):
+            return
+        # If the write fails the window is over all the same: a stored window that has
+        # ended is ignored.
+        with contextlib.suppress(errors.ChatError):
+            await self.commit(
+                Batch(user_states={key: self.state.state_of(key)}),
+                undo=lambda: self.state.restore({key: previous}),
+            )
+
     # -- sessions ---------------------------------------------------------------------------
 
     def touch_session(self, token_hash: str, session: Session) -> None:
@@ -127,10 +196,10 @@ class Core:
 
     # -- idempotent writes ------------------------------------------------------------------
 
-    async def recall(self, key: str, kind: str, digest: str) -> int | None:
-        """The cursor of what client key ``key`` made by this very request, or None if it made
-        nothing yet (then the caller makes it under ``claim``). Another request under the same
-        key is a conflict. A request still being written under the key is waited for."""
+    async def recall(self, key: str, kind: str, digest: str) -> ClientRequest | None:
+        """What client key ``key`` made by this very request, or None if it made nothing yet
+        (then the caller makes it under ``claim``). Another request under the same key is a
+        conflict. A request still being written under the key is waited for."""
         while True:
             claim = self._claims.get(key)
             if claim is not None:
@@ -145,7 +214,7 @@ class Core:
             raise errors.ClientIdConflict(
                 "this client_id was already used for a different request; use a new one"
             )
-        return made.cursor
+        return made
 
     @contextlib.contextmanager
     def claim(self, key: str | None) -> Iterator[None]:
@@ -164,14 +233,19 @@ class Core:
         (found,) = await self.store.events([cursor])
         return found
 
-    async def run_client_id_sweeper(self) -> None:
-        """Forget idempotency keys a day old, once an hour."""
+    async def run_hourly(self) -> None:
+        """Housekeeping, once an hour; a failed task is tried again the next hour."""
         while True:
             await trio.sleep(3600)
-            old = await self.store.client_requests_before(self.now() - idempotency.KEPT_MS)
-            if old:
-                with contextlib.suppress(errors.ChatError):  # tried again next hour
-                    await self.store.commit(Batch(client_requests=dict.fromkeys(old)))
+            for task in self.hourly:
+                with contextlib.suppress(errors.ChatError):
+                    await task()
+
+    async def sweep_client_ids(self) -> None:
+        """Forget idempotency keys a day old."""
+        old = await self.store.client_requests_before(self.now() - idempotency.KEPT_MS)
+        if old:
+            await self.store.commit(Batch(client_requests=dict.fromkeys(old)))
 
     # -- read positions moved by live delivery --------------------------------------------
 

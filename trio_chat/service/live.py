@@ -159,6 +159,10 @@ class Hub:
             return [sub for subs in self._by_user.values() for sub in subs]
         return [sub for user in members for sub in self._by_user.get(user, ())]
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         """End every stream (at shutdown)."""
         self._closed = True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 
 import attrs
@@ -11,7 +10,6 @@ from trio_chat import errors
 from trio_chat.domain import chats, idempotency, ratelimit
 from trio_chat.domain.idempotency import ClientRequest
 from trio_chat.domain.models import Comment, Event, EventType, Message, User, session_id
-from trio_chat.domain.state import UserState
 from trio_chat.service.core import Core
 from trio_chat.storage import Batch
 
@@ -42,11 +40,6 @@ class Messaging:
     def __init__(self, core: Core) -> None:
         self.core = core
         self.state = core.state
-
-    def arm_persisted_timers(self) -> None:
-        """At start-up: re-arm rate-window timers from their stored ends."""
-        for key, ends in list(self.state.windows()):
-            self.arm_window(key, ends)
 
     async def connect(self, user: User, session: str | None = None) -> ConnectResult:
         cursor = self.core.committed_cursor
@@ -145,31 +138,20 @@ class Messaging:
             key = idempotency.client_key(user.key, client_id)
             fields = {"text": text, "to": to} if chat is None else {"text": text, "chat": chat}
             digest = idempotency.digest("message", fields)
-            cursor = await self.core.recall(key, "message", digest)
-            if cursor is not None:
-                event = await self.core.event(cursor)
+            made = await self.core.recall(key, "message", digest)
+            if made is not None:
+                event = await self.core.event(made.cursor)
                 if event is not None and event.message is not None:
                     return SendResult(event.message, self.rate_status(user), repeated=True)
         with self.core.claim(key):
-            now = self.core.now()
-            self.core.apply_delivered(user.key)
-            message, previous = self.state.post_message(user, text, to, now, client_id, chat)
-            event = Event(
-                cursor=message.cursor, type=EventType.MESSAGE, chat=message.chat, message=message
-            )
-            batch = Batch(user_states={k: self.state.state_of(k) for k in previous})
-            if key is not None:
-                batch.client_requests[key] = ClientRequest("message", message.cursor, digest, now)
-            window_before = previous.get(user.key, UserState()).window
 
-            def undo() -> None:
-                self.state.restore(previous)
+            def record(message: Message) -> Batch:
+                if key is None:
+                    return Batch()
+                made = ClientRequest("message", message.cursor, digest, message.sent_at)
+                return Batch(client_requests={key: made})
 
-            await self.core.commit(batch, events=[event], undo=undo)
-        if message.chat == chats.GENERAL and self.state.rate_policy.enabled:
-            window = self.state.state_of(user.key).window
-            if window is not None and window is not window_before and window.count == 1:
-                self.arm_window(user.key, window.ends_at(self.state.rate_policy))
+            message = await self.core.post(user, text, to, chat, client_id=client_id, extra=record)
         return SendResult(message=message, rate=self.rate_status(user))
 
     async def messages(
@@ -197,9 +179,9 @@ class Messaging:
         if client_id is not None:
             key = idempotency.client_key(user.key, client_id)
             digest = idempotency.digest("comment", {"message_id": message_id, "text": text})
-            cursor = await self.core.recall(key, "comment", digest)
-            if cursor is not None:
-                event = await self.core.event(cursor)
+            made = await self.core.recall(key, "comment", digest)
+            if made is not None:
+                event = await self.core.event(made.cursor)
                 if event is not None and event.comment is not None:
                     return event.comment, True
         # No await from recall to claim: a repeat arriving now finds the claim and waits.
@@ -220,20 +202,3 @@ class Messaging:
                 )
             await self.core.commit(batch, events=[comment_event], updates=[message_event])
         return comment, False
-
-    # -- the rate limit's periods --------------------------------------------------------
-
-    def arm_window(self, key: str, ends_ms: int) -> None:
-        self.core.timers.arm(("window", key), ends_ms / 1000, lambda: self._expire_window(key))
-
-    async def _expire_window(self, key: str) -> None:
-        previous = self.state.state_of(key)
-        if not self.state.expire_window(key, self.core.now()):
-            return
-        # If the write fails the window is over all the same: a stored window that has
-        # ended is ignored.
-        with contextlib.suppress(errors.ChatError):
-            await self.core.commit(
-                Batch(user_states={key: self.state.state_of(key)}),
-                undo=lambda: self.state.restore({key: previous}),
-            )

@@ -14,6 +14,7 @@ import attrs
 from trio_chat.domain.idempotency import ClientRequest
 from trio_chat.domain.models import Event, Session, User
 from trio_chat.domain.rooms import Room
+from trio_chat.domain.schedule import Scheduled
 from trio_chat.domain.state import UserState
 
 
@@ -31,6 +32,7 @@ class Batch:
     # client key (user/client_id) -> what it made; None deletes it
     client_requests: dict[str, ClientRequest | None] = attrs.field(factory=dict)
     rooms: dict[str, Room | None] = attrs.field(factory=dict)  # None deletes it
+    scheduled: dict[str, Scheduled | None] = attrs.field(factory=dict)  # None deletes it
 
     def add_event(self, event: Event) -> None:
         """A new entry of the log: it moves the log head, and a message its chat's head."""
@@ -57,6 +59,7 @@ class Batch:
         self.chat_index.update(later.chat_index)
         self.client_requests.update(later.client_requests)
         self.rooms.update(later.rooms)
+        self.scheduled.update(later.scheduled)
         for chat, head in later.heads.items():
             self.heads[chat] = max(self.heads.get(chat, 0), head)
         self.cursor = max(self.cursor, later.cursor)
@@ -72,6 +75,7 @@ class Batch:
             or self.cursor
             or self.client_requests
             or self.rooms
+            or self.scheduled
         )
 
 
@@ -85,6 +89,7 @@ class Snapshot:
     heads: dict[str, int]
     cursor: int
     rooms: dict[str, Room] = attrs.field(factory=dict)
+    scheduled: dict[str, Scheduled] = attrs.field(factory=dict)
 
 
 class Store(Protocol):

@@ -15,7 +15,8 @@ from trio_chat.domain.models import EventType
 # 2: same records as 1; a schema 1 store is checked and repaired once (see shelf.py).
 # 3: the client_ids table; sessions, messages and comments gain optional fields.
 # 4: the rooms table; events gain optional fields.
-SCHEMA_VERSION = 4
+# 5: the scheduled table; messages gain scheduled_at.
+SCHEMA_VERSION = 5
 
 _converter = cattrs.Converter(omit_if_default=True)
 

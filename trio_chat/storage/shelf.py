@@ -13,6 +13,7 @@ events       cursor              Event (a message event holds the message, with
 chat_index   ``chat/seq``        cursor of the chat's seq-th message
 client_ids   ``user/client_id``  ClientRequest: what an idempotency key made
 rooms        room id             Room (members, links by hash, requests)
+scheduled    scheduled id        Scheduled (pending, and done ones for a day)
 meta         ``cursor``,         the log head, each chat's head, the schema
              ``head/<chat>``,    version
              ``schema``
@@ -41,6 +42,7 @@ from typing import Any
 from trio_chat.domain.idempotency import ClientRequest
 from trio_chat.domain.models import Event, Session, User
 from trio_chat.domain.rooms import Room
+from trio_chat.domain.schedule import Scheduled
 from trio_chat.domain.state import UserState
 from trio_chat.storage import records
 from trio_chat.storage.base import Batch, Snapshot
@@ -58,15 +60,16 @@ TABLES = (
     "meta",
     "client_ids",
     "rooms",
+    "scheduled",
 )
 # The tables every store has had since schema 1; newer ones are added when a store is opened.
 FIRST_TABLES = TABLES[:6]
 PICKLE_PROTOCOL = 5
 # Schema 1 stores may hold the damage of a bug (a comment moved its chat's head back to the
 # commented message): they are repaired once, on the first start that reads them. Schema 2
-# and 3 lack tables that opening adds.
+# to 4 lack tables that opening adds.
 REPAIRED_SCHEMAS = (1,)
-UPGRADED_SCHEMAS = (1, 2, 3)
+UPGRADED_SCHEMAS = (1, 2, 3, 4)
 
 
 class StoreError(Exception):
@@ -192,6 +195,7 @@ class ShelfStore:
             heads=heads,
             cursor=int(meta.get("cursor", 0)),
             rooms={k: records.load(v, Room) for k, v in w["rooms"].items()},
+            scheduled={k: records.load(v, Scheduled) for k, v in w["scheduled"].items()},
         )
 
     def write(self, batch: Batch) -> None:
@@ -219,6 +223,12 @@ class ShelfStore:
                     rooms.pop(key, None)
                 else:
                     rooms[key] = records.dump(room)
+            scheduled = w["scheduled"]
+            for key, item in batch.scheduled.items():
+                if item is None:
+                    scheduled.pop(key, None)
+                else:
+                    scheduled[key] = records.dump(item)
             client_ids = w["client_ids"]
             for key, made in batch.client_requests.items():
                 if made is None:
