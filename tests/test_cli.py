@@ -6,6 +6,7 @@ import argparse
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -124,3 +125,24 @@ def test_unusable_data_dir_is_a_clear_error(tmp_path):
     )
     assert result.returncode == 1
     assert "cannot start" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_port_in_use_is_one_clear_line(tmp_path):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = str(taken.getsockname()[1])
+    command = [sys.executable, "-m", "trio_chat", "serve", "--port", port]
+    try:
+        result = subprocess.run(
+            [*command, "--data-dir", str(tmp_path / "data")],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    finally:
+        taken.close()
+    assert result.returncode == 1
+    (line,) = [line for line in result.stderr.splitlines() if "cannot start" in line]
+    assert "address" in line.lower() and "in use" in line.lower(), line
+    assert "ExceptionGroup" not in result.stderr and "sub-exception" not in line

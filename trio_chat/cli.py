@@ -288,8 +288,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         trio.run(serve, config)
     except* (OSError, sqlite3.Error, StoreError) as group:
-        # Arrives wrapped in the nursery's ExceptionGroup; say it as one sentence.
-        logging.getLogger("trio_chat.lifecycle").error("cannot start: %s", group.exceptions[0])
+        # Arrives wrapped in nurseries' ExceptionGroups, nested; say it as one sentence.
+        first: BaseException = group
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        logging.getLogger("trio_chat.lifecycle").error("cannot start: %s", first)
         status = 1
     finally:
         listener.stop()  # writes out what is queued
