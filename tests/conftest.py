@@ -61,6 +61,8 @@ def config(data_dir: Path, request: pytest.FixtureRequest) -> Config:
         # Under MockClock these only move when a test jumps the clock; keep them out of the way.
         "keepalive_timeout": 10**6,
         "request_timeout": 10**6,
+        # Tests jump the clock by hours: messages live for ever unless a test says otherwise.
+        "message_ttl": 0,
     }
     return Config(**{**fields, **overrides})
 

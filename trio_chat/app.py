@@ -48,6 +48,7 @@ class ChatServer:
                     service.arm_persisted_timers()
                     background.start_soon(service.run_read_flusher)
                     background.start_soon(service.run_hourly)
+                    background.start_soon(service.run_expiry)
                     background.start_soon(service.hub.run_keepalive, config.sse_keepalive_interval)
                     self.http = http = HTTPServer(build_router(service), config)
                     async with trio.open_nursery() as serving:

@@ -116,6 +116,12 @@ OPTIONS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--rate-limit-period", "rate_limit_period", parse_duration, "the rate-limit period"),
     ("--ban-threshold", "ban_threshold", _positive_int, "distinct reporters that ban a user"),
     ("--ban-duration", "ban_duration", parse_duration, "how long a ban lasts"),
+    (
+        "--message-ttl",
+        "message_ttl",
+        parse_duration,
+        "how long a message lives once delivered to a reader; 0 keeps messages forever",
+    ),
     ("--log-level", "log_level", str, "one of " + ", ".join(LOG_LEVELS)),
     (
         "--max-connections",

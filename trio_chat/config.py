@@ -49,6 +49,9 @@ class Config:
     login_address_failure_limit: int = 30
     login_failure_window: float = 60.0
     login_throttle_memory: int = 4 * MIB  # bounds the failure counts an attacker can make us keep
+    # A delivered message lives this long for each reader (for its author, from sending);
+    # once expired for everyone it concerned, it leaves the disk. 0 keeps messages forever.
+    message_ttl: float = 3600.0
 
     # HTTP limits.
     max_head_size: int = 16 * KIB

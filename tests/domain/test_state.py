@@ -111,7 +111,7 @@ def test_restore_undoes_a_failed_send_but_keeps_newer_read_positions() -> None:
     alice = state.register("alice", "h", 0)
     _, previous = state.post_message(alice, "m", None, 1)
     assert state.rate_status("alice", 1).remaining == 19
-    state.mark_read("alice", {"general": 1})  # delivered live meanwhile
+    state.mark_read("alice", {"general": 1}, 0)  # delivered live meanwhile
     state.restore(previous)
     assert state.rate_status("alice", 1).remaining == 20
     assert state.state_of("alice").read == {"general": 1}
@@ -128,7 +128,7 @@ def test_first_connect_sees_last_n_as_history_and_private_as_unread() -> None:
     plan = state.plan_connect("bob", heads, history_size=3)
     assert plan.history == range(3, 6)
     assert plan.unread == {dm.chat: range(1, 2)}
-    state.mark_read("bob", plan.read_after)
+    state.mark_read("bob", plan.read_after, 0)
     # Three more common messages: unread next time; history is what was seen.
     for i in range(3):
         state.post_message(alice, f"n{i}", None, 20 + i)
@@ -143,7 +143,7 @@ def test_first_connect_to_an_empty_chat_still_counts_as_a_poll() -> None:
     state.register("bob", "h", 0)
     plan = state.plan_connect("bob", {}, history_size=20)
     assert plan.history == range(1, 1) and plan.unread == {}
-    state.mark_read("bob", plan.read_after)
+    state.mark_read("bob", plan.read_after, 0)
     state.post_message(alice, "after bob's first connect", None, 1)
     plan = state.plan_connect("bob", dict(state.heads), history_size=20)
     assert plan.unread == {"general": range(1, 2)}

@@ -28,7 +28,7 @@ from trio_chat.api.schemas import (
 from trio_chat.clock import format_ms, format_optional_ms
 from trio_chat.config import duration_seconds
 from trio_chat.domain import accounts, chats, rooms
-from trio_chat.domain.models import Event, User, session_id
+from trio_chat.domain.models import Event, Message, User, session_id
 from trio_chat.domain.ratelimit import RateStatus
 from trio_chat.http.messages import ChunkSender, Request, Response, dump_json
 from trio_chat.http.routing import Route, Router
@@ -109,8 +109,8 @@ class Api:
             200,
             {
                 "chat": chats.GENERAL,
-                "history": [views.message(m) for m in result.history],
-                "unread": [views.message(m) for m in result.unread],
+                "history": [self._message(user, m) for m in result.history],
+                "unread": [self._message(user, m) for m in result.unread],
                 "cursor": str(result.cursor),
             },
         )
@@ -153,7 +153,7 @@ class Api:
             return response
         return Response.json(
             200 if result.repeated else 201,
-            {"message": views.message(result.message)},
+            {"message": self._message(user, result.message)},
             self._rate_headers(result.rate),
         )
 
@@ -178,7 +178,10 @@ class Api:
             chat = query.get("chat", chats.GENERAL)
         limit = _int_param(query, "limit", MESSAGES_DEFAULT_LIMIT, 1, MESSAGES_MAX_LIMIT)
         found = await self.service.messaging.messages(user, chat, query.get("before"), limit)
-        return Response.json(200, {"messages": [views.message(m) for m in found]})
+        return Response.json(200, {"messages": [self._message(user, m) for m in found]})
+
+    def _message(self, user: User, message: Message) -> dict[str, object]:
+        return views.message(message, self.service.messaging.expires_at(user, message))
 
     async def comment(self, request: Request, user: User, token_hash: str) -> Response:
         body = decode(request.body, CommentRequest)

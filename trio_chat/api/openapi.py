@@ -68,6 +68,11 @@ SCHEMAS: dict[str, Schema] = {
                 **NULLABLE_TIMESTAMP,
                 "description": "the time it was scheduled for; null if sent at once",
             },
+            "expires_at": {
+                **NULLABLE_TIMESTAMP,
+                "description": "when it expires for you: null if no lifetime or not yet "
+                "delivered to you (and in events)",
+            },
         }
     ),
     "Scheduled": _object(

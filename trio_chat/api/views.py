@@ -31,7 +31,9 @@ def comment(c: Comment) -> dict[str, Any]:
     }
 
 
-def message(m: Message) -> dict[str, Any]:
+def message(m: Message, expires_at: int | None = None) -> dict[str, Any]:
+    """A message as the API shows it; ``expires_at`` is for whoever asks (in events, where
+    one frame serves every reader, it is null: the message is only being delivered)."""
     return {
         "id": m.id,
         "chat": m.chat,
@@ -42,6 +44,7 @@ def message(m: Message) -> dict[str, Any]:
         "comments": [comment(c) for c in m.comments],
         "client_id": m.client_id,
         "scheduled_at": format_optional_ms(m.scheduled_at),
+        "expires_at": format_optional_ms(expires_at),
     }
 
 

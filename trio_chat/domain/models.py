@@ -154,3 +154,8 @@ def parse_message_id(raw: str) -> int | None:
 
 
 _MESSAGE_ID = re.compile(r"m[1-9][0-9]{0,17}")
+
+
+def parse_comment_id(raw: str) -> int:
+    """The log cursor of one of our comment ids (``c<cursor>``)."""
+    return int(raw[1:])

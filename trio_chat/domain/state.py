@@ -27,6 +27,7 @@ import attrs
 from trio_chat import errors
 from trio_chat.clock import format_ms
 from trio_chat.domain import chats, moderation, ratelimit
+from trio_chat.domain.lifetime import Delivered
 from trio_chat.domain.models import (
     DEVICE_DEFAULT,
     Comment,
@@ -52,6 +53,9 @@ class UserState:
     read: Mapping[str, int] = attrs.field(factory=dict)  # chat -> last seq delivered
     # chat -> the user's own messages past its read position (never unread, so not counted)
     own: Mapping[str, tuple[int, ...]] = attrs.field(factory=dict)
+    # chat -> how the read position moved, as far as message lifetimes still care
+    delivered: Mapping[str, Delivered] = attrs.field(factory=dict)
+    joined_general_at: int = 0  # the common chat's head when the user registered
     private_chats: frozenset[str] = frozenset()
     window: ratelimit.RateWindow | None = None
     standing: moderation.Standing = attrs.field(factory=moderation.Standing)
@@ -75,19 +79,35 @@ class ReportResult:
 OWN_KEPT = 256  # own messages remembered past a read position, per chat
 
 
-def _with_own(state: UserState, chat: str, seq: int) -> UserState:
+def _read_to(state: UserState, moved: Mapping[str, int], now: int, ttl: int) -> UserState:
+    """The state once the read positions of ``moved`` reached theirs (all forward)."""
+    delivered = state.delivered
+    if ttl > 0:
+        delivered = dict(delivered)
+        for chat, position in moved.items():
+            delivered[chat] = delivered.get(chat, Delivered()).moved(position, now, ttl)
+    return attrs.evolve(state, read={**state.read, **moved}, delivered=delivered)
+
+
+def _with_own(state: UserState, chat: str, seq: int, now: int, ttl: int) -> UserState:
     """The author's state once it sent message ``seq`` to ``chat``: one's own message is read;
     if everything before it was read too, the read position simply moves on.
 
     Otherwise it is remembered (so unread counts leave it out) until the position passes it.
-    A user who never polled has read the common chat up to now: nothing to remember. Past
+    A user who never polled has seen the common chat up to now: nothing to remember. Past
     ``OWN_KEPT`` the oldest are forgotten (and would count as unread), so the state stays
     small for a script that sends without ever reading."""
     read = state.read.get(chat)
     if read is None and chat == chats.GENERAL:
-        return state
+        # Never polled: the common chat counts as seen up to now (its first /connect shows
+        # history, no unread), which for lifetimes is a delivery now; the read position
+        # itself stays unset, as the contract's first connect needs.
+        if ttl <= 0:
+            return state
+        delivered = state.delivered.get(chat, Delivered()).moved(seq, now, ttl)
+        return attrs.evolve(state, delivered={**state.delivered, chat: delivered})
     if (read or 0) == seq - 1 and chat not in state.own:
-        return attrs.evolve(state, read={**state.read, chat: seq})
+        return _read_to(state, {chat: seq}, now, ttl)
     mine = (*state.own.get(chat, ()), seq)[-OWN_KEPT:]
     return attrs.evolve(state, own={**state.own, chat: mine})
 
@@ -107,6 +127,7 @@ class ChatState:
     user_states: dict[str, UserState] = attrs.field(factory=dict)
     heads: dict[str, int] = attrs.field(factory=dict)  # chat -> last allocated seq
     cursor: int = 0  # last allocated event-log cursor
+    ttl_ms: int = 0  # the lifetime of delivered messages; 0 keeps them forever
     rooms: Rooms = attrs.field(factory=Rooms)
     _sessions_of: dict[str, set[str]] = attrs.field(init=False, factory=dict)  # user -> hashes
 
@@ -122,7 +143,7 @@ class ChatState:
             raise errors.UsernameTaken(f"the username {name!r} is taken")
         user = User(name=name, password_hash=password_hash, created_at=now)
         self.users[key] = user
-        self.user_states[key] = UserState()
+        self.user_states[key] = UserState(joined_general_at=self.heads.get(chats.GENERAL, 0))
         return user
 
     def unregister(self, user: User) -> None:
@@ -325,7 +346,9 @@ class ChatState:
             scheduled_at=scheduled_at,
         )
         previous.setdefault(author.key, self.state_of(author.key))
-        self.user_states[author.key] = _with_own(self.state_of(author.key), chat, seq)
+        self.user_states[author.key] = _with_own(
+            self.state_of(author.key), chat, seq, now, self.ttl_ms
+        )
         return message, previous
 
     def restore(self, previous: Mapping[str, UserState]) -> None:
@@ -382,10 +405,9 @@ class ChatState:
             read_after[chat] = max(head, start)
         return ConnectPlan(history=history, unread=unread, read_after=read_after)
 
-    def mark_read(self, key: str, positions: Mapping[str, int]) -> UserState | None:
-        """Raise the user's read positions; returns the new state if anything moved.
-
-        Positions never move back."""
+    def mark_read(self, key: str, positions: Mapping[str, int], now: int) -> UserState | None:
+        """Raise the user's read positions at ``now``; returns the new state if anything
+        moved. Positions never move back."""
         state = self.state_of(key)
         changed = {c: p for c, p in positions.items() if c not in state.read or p > state.read[c]}
         if not changed:
@@ -398,9 +420,50 @@ class ChatState:
                     own[chat] = left
                 else:
                     del own[chat]
-        new = attrs.evolve(state, read={**state.read, **changed}, own=own)
+        new = attrs.evolve(_read_to(state, changed, now, self.ttl_ms), own=own)
         self.user_states[key] = new
         return new
+
+    # -- lifetimes ----------------------------------------------------------------------
+
+    def expires_at(self, key: str, message: Message) -> int | None:
+        """When ``message`` expires for ``key``: None if never, or not yet delivered."""
+        if not self.ttl_ms:
+            return None
+        if message.author_key == key:
+            return message.sent_at + self.ttl_ms
+        delivered = self.state_of(key).delivered.get(message.chat)
+        if delivered is None:
+            return None
+        if message.seq <= delivered.gone:
+            return 0  # long gone
+        at = delivered.delivered_at(message.seq)
+        return None if at is None else at + self.ttl_ms
+
+    def alive(self, key: str, message: Message, now: int) -> bool:
+        """Whether ``message`` has not yet expired for ``key`` (who may see its chat)."""
+        expires = self.expires_at(key, message)
+        return expires is None or now < expires
+
+    def gone_below(self, key: str, chat: str, now: int) -> int:
+        """Every message of ``chat`` at or below this has expired for ``key``."""
+        if not self.ttl_ms:
+            return 0
+        delivered = self.state_of(key).delivered.get(chat)
+        return 0 if delivered is None else delivered.pruned(now, self.ttl_ms).gone
+
+    def floor(self, chat: str, now: int) -> int:
+        """Messages of ``chat`` at or below this have expired for everyone they concern."""
+        members = self.members_of(chat)
+        users = self.users if members is None else members
+        lowest: int | None = None
+        for key in users:
+            gone = self.gone_below(key, chat, now)
+            if members is None and chat not in self.state_of(key).delivered:
+                # Never read the common chat: holds back only what came after it joined.
+                gone = self.state_of(key).joined_general_at
+            lowest = gone if lowest is None else min(lowest, gone)
+        return lowest or 0
 
     def unread_counts(self, key: str, committed_heads: Mapping[str, int]) -> dict[str, int]:
         """Per chat of the user: messages past its read position, its own not counted.

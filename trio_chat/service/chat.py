@@ -62,6 +62,9 @@ class ChatService:
     async def run_read_flusher(self) -> None:
         await self.core.run_read_flusher()
 
+    async def run_expiry(self) -> None:
+        await self.core.run_expiry()
+
     async def run_hourly(self) -> None:
         await self.core.run_hourly()
 

@@ -25,9 +25,17 @@ import trio
 from trio_chat import errors
 from trio_chat.clock import Clock
 from trio_chat.config import Config
-from trio_chat.domain import chats, idempotency, moderation, ratelimit
+from trio_chat.domain import chats, idempotency, lifetime, moderation, ratelimit
 from trio_chat.domain.idempotency import ClientRequest
-from trio_chat.domain.models import Event, EventType, Message, Session, User, parse_message_id
+from trio_chat.domain.models import (
+    Event,
+    EventType,
+    Message,
+    Session,
+    User,
+    parse_comment_id,
+    parse_message_id,
+)
 from trio_chat.domain.rooms import Rooms
 from trio_chat.domain.schedule import Schedule
 from trio_chat.domain.state import ChatState, UserState
@@ -37,6 +45,7 @@ from trio_chat.storage import AsyncStore, Batch, Snapshot
 
 RETRY_TIMER_AFTER = 5.0  # seconds before retrying a timer whose write failed
 SEEN_STEP_MS = 60_000  # a session's last_seen_at moves in steps of at least this
+EXPIRE_CHUNK = 1000  # expired messages deleted per transaction
 
 
 class Core:
@@ -62,9 +71,12 @@ class Core:
             heads=dict(snapshot.heads),
             cursor=snapshot.cursor,
             rooms=Rooms(snapshot.rooms),
+            ttl_ms=int(config.message_ttl * 1000),
         )
         self.public_url = f"http://{config.host}:{config.port}"  # set once listening
         self.schedule = Schedule(snapshot.scheduled)
+        # chat -> messages at or below this have expired for everyone and left the disk
+        self.floors: dict[str, int] = dict(snapshot.floors)
         # Housekeeping every job may add to; run once an hour.
         self.hourly: list[Callable[[], Awaitable[None]]] = [self.sweep_client_ids]
         # What readers may see: only what is durable.
@@ -162,6 +174,47 @@ class Core:
             if window is not None and window is not window_before and window.count == 1:
                 self.arm_window(user.key, window.ends_at(self.state.rate_policy))
         return message
+
+    # -- message lifetimes ------------------------------------------------------------------
+
+    async def run_expiry(self) -> None:
+        """Delete what has expired for everyone, a slice of the lifetime at a time.
+
+        Each pass costs what the users' read steps do (the floors), not what the stored
+        messages do: it reads by number only the messages that leave the disk."""
+        ttl = self.state.ttl_ms
+        if not ttl:
+            return
+        while True:
+            await trio.sleep(max(1.0, ttl / 1000 / lifetime.STEPS))
+            with contextlib.suppress(errors.ChatError):  # tried again next pass
+                await self.expire()
+
+    async def expire(self) -> None:
+        now = self.now()
+        for chat, head in list(self.committed_heads.items()):
+            floor = min(self.state.floor(chat, now), head)
+            done = self.floors.get(chat, 0)
+            while done < floor:
+                upto = min(floor, done + EXPIRE_CHUNK)
+                await self._drop(chat, done + 1, upto)
+                done = upto
+
+    async def _drop(self, chat: str, first: int, last: int) -> None:
+        seqs = range(first, last + 1)
+        cursors = [c for c in await self.store.chat_cursors(chat, seqs) if c is not None]
+        batch = Batch(floors={chat: last}, drop_index={(chat, s) for s in seqs})
+        for event in await self.store.events(cursors):
+            if event is None or event.message is None:
+                continue
+            batch.drop_events.add(event.cursor)
+            for comment in event.message.comments:
+                batch.drop_events.add(parse_comment_id(comment.id))
+
+        def dropped() -> None:
+            self.floors[chat] = max(self.floors.get(chat, 0), last)
+
+        await self.store.commit(batch, on_commit=dropped)
 
     # -- the rate limit's periods ------------------------------------------------------------
 
@@ -263,13 +316,15 @@ class Core:
     def apply_delivered(self, key: str) -> None:
         positions = self._delivered.pop(key, None)
         if positions:
-            self.state.mark_read(key, positions)
+            self.state.mark_read(key, positions, self.now())
 
     async def flush_reads(self) -> None:
         """Store read positions moved by delivery, and sessions' last-seen times."""
         delivered, self._delivered = self._delivered, {}
         moved = [
-            key for key, positions in delivered.items() if self.state.mark_read(key, positions)
+            key
+            for key, positions in delivered.items()
+            if self.state.mark_read(key, positions, self.now())
         ]
         seen, self._seen = self._seen, set()
         # A session ended meanwhile stays ended: only those still open are written.
@@ -293,15 +348,20 @@ class Core:
 
     # -- reading ----------------------------------------------------------------------------
 
-    async def page(self, chat: str, end: int, limit: int) -> list[Message]:
-        """Up to ``limit`` messages of ``chat`` numbered ``end`` or lower, oldest first.
+    async def page(self, user: User, chat: str, end: int, limit: int) -> list[Message]:
+        """Up to ``limit`` of ``chat``'s messages numbered ``end`` or lower that ``user`` may
+        still see, oldest first.
 
-        Numbers are dense except where a write failed after taking one: step over the gap.
+        Numbers are dense except where a write failed after taking one, or where messages
+        expired: step over the gaps, down to what has expired for the reader (or everyone).
         """
+        now = self.now()
+        lowest = max(self.floors.get(chat, 0), self.state.gone_below(user.key, chat, now)) + 1
         found: list[Message] = []
-        while end >= 1 and len(found) < limit:
-            start = max(1, end - (limit - len(found)) + 1)
-            found[:0] = await self.messages(chat, range(start, end + 1))
+        while end >= lowest and len(found) < limit:
+            start = max(lowest, end - (limit - len(found)) + 1)
+            batch = await self.messages(chat, range(start, end + 1))
+            found[:0] = [m for m in batch if self.state.alive(user.key, m, now)]
             end = start - 1
         return found
 
@@ -320,6 +380,9 @@ class Core:
         (event,) = await self.store.events([cursor])
         if event is None or event.type is not EventType.MESSAGE or event.message is None:
             return None
-        if not self.state.can_see(user.key, event.message.chat):
+        message = event.message
+        if not self.state.can_see(user.key, message.chat):
             return None
-        return event.message
+        if not self.state.alive(user.key, message, self.now()):
+            return None  # expired for this reader: as if it did not exist
+        return message

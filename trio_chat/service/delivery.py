@@ -132,12 +132,15 @@ class Delivery:
         """Visible events in (after, head], at most ``limit``; and the position reached."""
         found: list[Event] = []
         position = after
+        now = self.core.now()
         while position < head and len(found) < limit:
             cursors = range(position + 1, min(head, position + REPLAY_CHUNK) + 1)
             for cursor, event in zip(cursors, await self.core.store.events(cursors), strict=True):
                 position = cursor
                 if event is None or not self.state.visible(user.key, event, session):
                     continue
+                if event.message is not None and not self.state.alive(user.key, event.message, now):
+                    continue  # expired for this reader
                 if event.message is not None and event.message.comments:
                     # The log keeps each message as it is now; the event as it happened had
                     # no comments yet. They follow as events of their own.

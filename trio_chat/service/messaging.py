@@ -46,13 +46,14 @@ class Messaging:
         size = self.core.config.history_size
         self.core.apply_delivered(user.key)
         plan = self.state.plan_connect(user.key, self.core.committed_heads, size)
-        history = await self.core.page(chats.GENERAL, plan.history.stop - 1, size)
+        history = await self.core.page(user, chats.GENERAL, plan.history.stop - 1, size)
         unread: list[Message] = []
+        now = self.core.now()
         for chat, seqs in plan.unread.items():
             for message in await self.core.messages(chat, seqs):
                 if message.author_key != user.key:
-                    unread.append(message)
-                elif chat == chats.GENERAL:
+                    unread.append(message)  # not delivered yet: cannot have expired
+                elif chat == chats.GENERAL and self.state.alive(user.key, message, now):
                     # One's own messages are never unread: they are seen, so history.
                     history.append(message)
         history = history[-size:] if size else []
@@ -85,7 +86,7 @@ class Messaging:
             if cursor is not None:
                 up_to[chat] = cursor
         previous = self.state.state_of(user.key)
-        new_state = self.state.mark_read(user.key, moved)
+        new_state = self.state.mark_read(user.key, moved, self.core.now())
         if new_state is None:  # another request moved them further meanwhile
             return
         origin = None if session is None else session_id(session)
@@ -98,6 +99,10 @@ class Messaging:
                 self.state.user_states[user.key] = previous
 
         await self.core.commit(Batch(user_states={user.key: new_state}), events=events, undo=undo)
+
+    def expires_at(self, user: User, message: Message) -> int | None:
+        """When ``message`` expires for ``user``: null if never, or not yet delivered."""
+        return self.state.expires_at(user.key, message)
 
     def unread(self, user: User) -> dict[str, int]:
         """Unread messages per chat of the user: the same on every session."""
@@ -165,7 +170,7 @@ class Messaging:
             if anchor is None or anchor.chat != chat:
                 raise errors.MessageNotFound(f"there is no message {before!r} in this chat")
             end = anchor.seq - 1
-        return await self.core.page(chat, end, limit)
+        return await self.core.page(user, chat, end, limit)
 
     async def comment(
         self, user: User, message_id: str, text: str, client_id: str | None = None

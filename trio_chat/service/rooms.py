@@ -215,7 +215,7 @@ class RoomManagement:
         if joined is not None:
             before = self.state.state_of(joined)
             head = self.core.committed_heads.get(room.id, 0)
-            moved = self.state.mark_read(joined, {room.id: head})
+            moved = self.state.mark_read(joined, {room.id: head}, self.core.now())
             if moved is not None:
                 batch.user_states[joined] = moved
 

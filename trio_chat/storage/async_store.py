@@ -75,6 +75,11 @@ class _LRU(Generic[K, V]):
             _, (_, dropped) = self._data.popitem(last=False)
             self.weight -= dropped
 
+    def drop(self, key: K) -> None:
+        entry = self._data.pop(key, None)
+        if entry is not None:
+            self.weight -= entry[1]
+
     def __len__(self) -> int:
         return len(self._data)
 
@@ -179,6 +184,10 @@ class AsyncStore:
             self._events.put(cursor, event)
         for key, cursor in batch.chat_index.items():
             self._index.put(key, cursor)
+        for cursor in batch.drop_events:
+            self._events.drop(cursor)
+        for key in batch.drop_index:
+            self._index.drop(key)
 
     @property
     def cache_weight(self) -> int:

@@ -33,6 +33,11 @@ class Batch:
     client_requests: dict[str, ClientRequest | None] = attrs.field(factory=dict)
     rooms: dict[str, Room | None] = attrs.field(factory=dict)  # None deletes it
     scheduled: dict[str, Scheduled | None] = attrs.field(factory=dict)  # None deletes it
+    # Expired messages leaving the disk: their events (and comments'), their index entries,
+    # and the chat's new floor (everything at or below it is gone).
+    drop_events: set[int] = attrs.field(factory=set)
+    drop_index: set[tuple[str, int]] = attrs.field(factory=set)
+    floors: dict[str, int] = attrs.field(factory=dict)
 
     def add_event(self, event: Event) -> None:
         """A new entry of the log: it moves the log head, and a message its chat's head."""
@@ -60,6 +65,10 @@ class Batch:
         self.client_requests.update(later.client_requests)
         self.rooms.update(later.rooms)
         self.scheduled.update(later.scheduled)
+        self.drop_events |= later.drop_events
+        self.drop_index |= later.drop_index
+        for chat, floor in later.floors.items():
+            self.floors[chat] = max(self.floors.get(chat, 0), floor)
         for chat, head in later.heads.items():
             self.heads[chat] = max(self.heads.get(chat, 0), head)
         self.cursor = max(self.cursor, later.cursor)
@@ -76,6 +85,9 @@ class Batch:
             or self.client_requests
             or self.rooms
             or self.scheduled
+            or self.drop_events
+            or self.drop_index
+            or self.floors
         )
 
 
@@ -90,6 +102,7 @@ class Snapshot:
     cursor: int
     rooms: dict[str, Room] = attrs.field(factory=dict)
     scheduled: dict[str, Scheduled] = attrs.field(factory=dict)
+    floors: dict[str, int] = attrs.field(factory=dict)
 
 
 class Store(Protocol):

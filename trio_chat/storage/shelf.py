@@ -14,8 +14,9 @@ chat_index   ``chat/seq``        cursor of the chat's seq-th message
 client_ids   ``user/client_id``  ClientRequest: what an idempotency key made
 rooms        room id             Room (members, links by hash, requests)
 scheduled    scheduled id        Scheduled (pending, and done ones for a day)
-meta         ``cursor``,         the log head, each chat's head, the schema
-             ``head/<chat>``,    version
+meta         ``cursor``,         the log head, each chat's head and floor (its
+             ``head/<chat>``,    messages at or below it have expired for everyone
+             ``floor/<chat>``,   and left the disk), the schema version
              ``schema``
 ===========  ==================  =============================================
 
@@ -196,6 +197,11 @@ class ShelfStore:
             cursor=int(meta.get("cursor", 0)),
             rooms={k: records.load(v, Room) for k, v in w["rooms"].items()},
             scheduled={k: records.load(v, Scheduled) for k, v in w["scheduled"].items()},
+            floors={
+                key.removeprefix("floor/"): int(value)
+                for key, value in meta.items()
+                if key.startswith("floor/")
+            },
         )
 
     def write(self, batch: Batch) -> None:
@@ -217,6 +223,13 @@ class ShelfStore:
                 events[str(cursor)] = records.dump(event)
             for (chat, seq), cursor in batch.chat_index.items():
                 index[_chat_key(chat, seq)] = cursor
+            for cursor in batch.drop_events:
+                events.pop(str(cursor), None)
+            for chat, seq in batch.drop_index:
+                index.pop(_chat_key(chat, seq), None)
+            for chat, floor in batch.floors.items():
+                if floor > meta.get(f"floor/{chat}", 0):
+                    meta[f"floor/{chat}"] = floor
             rooms = w["rooms"]
             for key, room in batch.rooms.items():
                 if room is None:
