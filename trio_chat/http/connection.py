@@ -82,6 +82,7 @@ class _Phase(Enum):
 class HTTPConnection:
     # Thousands of these live for hours (one per open event stream): no per-instance dict.
     __slots__ = (
+        "_client_address",
         "_deadline",
         "_drain_on_close",
         "_head_request",
@@ -114,6 +115,7 @@ class HTTPConnection:
         # its unread bytes from turning our close into a reset that eats the answer.
         self._drain_on_close = False
         self._received = 0  # bytes read while receiving the current request
+        self._client_address = _peer_address(stream)
 
     def _enter(self, phase: _Phase, timeout: float | None) -> None:
         self._phase = phase
@@ -232,6 +234,7 @@ class HTTPConnection:
             method=event.method.decode("ascii", "replace"),
             target=event.target.decode("ascii", "replace"),
             headers=list(event.headers),
+            client_address=self._client_address,
         )
         length = request.header(b"content-length")
         if length is not None and int(length) > self.config.max_body_size:
@@ -423,6 +426,18 @@ class HTTPConnection:
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 pass
             await self.stream.aclose()
+
+
+def _peer_address(stream: trio.abc.Stream) -> str | None:
+    """The peer's IP address, or None if the stream is not a TCP socket (or already gone)."""
+    if not isinstance(stream, trio.SocketStream):
+        return None
+    try:
+        address = stream.socket.getpeername()
+    except OSError:  # the peer reset the connection before we looked
+        return None
+    # (host, port) for IPv4, (host, port, flowinfo, scope_id) for IPv6; a path for AF_UNIX.
+    return address[0] if isinstance(address, tuple) else None
 
 
 _REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
