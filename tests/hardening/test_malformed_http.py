@@ -300,6 +300,14 @@ bodies = st.one_of(
 JSON_ENDPOINTS = ["/register", "/login", "/send", "/comment", "/report", "/connect"]
 
 
+def parsed(body: bytes) -> object:
+    """The JSON value of ``body``, or None if it has none (None is no object either)."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+
+
 def is_json(body: bytes) -> bool:
     try:
         json.loads(body)
@@ -323,6 +331,14 @@ async def test_hostile_json_bodies_get_400_never_5xx(tmp_path, caplog):
             assert response.status in (200, 201, 400, 401, 403, 404, 409, 429), response
             if body.strip() and not is_json(body):
                 assert response.code == "malformed_json", (body[:100], response)
+            elif (
+                body.strip()
+                and response.code == "invalid_request"
+                and not isinstance(parsed(body), dict)
+            ):
+                assert response.json()["error"]["fields"] == [
+                    {"path": "$", "message": "must be a JSON object"}
+                ], (body[:100], response)
             codes[response.code or "ok"] = codes.get(response.code or "ok", 0) + 1
 
         await run_property(server, prop, caplog)
@@ -370,3 +386,18 @@ async def test_a_lone_surrogate_in_a_password_is_a_400(http):
     for path in ("/register", "/login"):
         response = await http.post(path, content=body)
         assert response.status_code in (400, 401), (path, response.text)
+
+
+# -- a JSON body that is not an object --------------------------------------------------------
+
+
+async def test_a_json_body_that_is_not_an_object_is_a_field_error(make_user):
+    alice = await make_user("alice")
+    for body in (b'["hi"]', b'"x"', b"3", b"null", b"true"):
+        response = await alice.post("/send", content=body)
+        assert response.status_code == 400, body
+        error = response.json()["error"]
+        # Like every other validation error: the code, and where in the body it is wrong.
+        assert error["code"] == "invalid_request", body
+        assert error["fields"] == [{"path": "$", "message": "must be a JSON object"}], body
+        assert error["message"] == "must be a JSON object @ $", body
