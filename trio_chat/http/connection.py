@@ -10,7 +10,9 @@ which is what cuts off a slowloris), none while a long-poll or stream waits, and
 deadline for each of their writes. Size limits are ours: the head limit (431) through h11's
 ``max_incomplete_event_size`` and our own count for a head that arrived whole; the body
 limit against Content-Length before any of the body is read, and against the running total
-for chunked bodies (413). Pipelined requests wait in h11's buffer and are answered in order.
+for chunked bodies (413). A request framed both ways (Content-Length and Transfer-Encoding)
+could be smuggling a second one: it is refused (400) and the connection closed. Pipelined
+requests wait in h11's buffer and are answered in order.
 
 We read from the socket only when h11 says ``NEED_DATA``; if a send fails we tell h11
 (``send_failed``) and give up on the connection. A protocol error is answered with h11's
@@ -237,6 +239,11 @@ class HTTPConnection:
             client_address=self._client_address,
         )
         length = request.header(b"content-length")
+        if length is not None and request.header(b"transfer-encoding") is not None:
+            # h11 frames such a request by Transfer-Encoding; a proxy in front of us might
+            # have framed it by Content-Length, so whatever follows could be a request
+            # smuggled past it. RFC 9112 §6.1: close after answering; we refuse it too.
+            raise h11.RemoteProtocolError("both Content-Length and Transfer-Encoding", 400)
         if length is not None and int(length) > self.config.max_body_size:
             raise errors.PayloadTooLarge(
                 f"the body is {int(length)} bytes; the limit is {self.config.max_body_size}"
