@@ -114,3 +114,26 @@ def post(path: str, body: bytes, extra: bytes = b"") -> bytes:
         + b"\r\n"
         + body
     )
+
+
+def all_tasks() -> list[trio.lowlevel.Task]:
+    """Every task of this Trio run, found from the root task down through its nurseries."""
+    found: list[trio.lowlevel.Task] = []
+    stack = [trio.lowlevel.current_root_task()]
+    while stack:
+        task = stack.pop()
+        assert task is not None
+        found.append(task)
+        for nursery in task.child_nurseries:
+            stack.extend(nursery.child_tasks)
+    return found
+
+
+def running(task: trio.lowlevel.Task, qualname: str) -> bool:
+    """Whether ``qualname`` (a function's ``__qualname__``) is on the task's stack."""
+    return any(frame.f_code.co_qualname == qualname for frame, _ in task.iter_await_frames())
+
+
+def connection_tasks() -> list[trio.lowlevel.Task]:
+    """The tasks serving an HTTP connection (``HTTPConnection.run`` on their stack)."""
+    return [task for task in all_tasks() if running(task, "HTTPConnection.run")]
