@@ -3,15 +3,21 @@
 Theory of operation
 -------------------
 The loop waits for a request to start (the keep-alive wait, which shutdown may interrupt),
-then receives the whole request -- head and body -- and answers it. One cancel scope spans
-the connection's life and its deadline follows the phase (see ``_Phase``): keep-alive while
-idle, the request deadline once a request is arriving in pieces (408 when it runs out,
-which is what cuts off a slowloris), none while a handler runs -- a request once begun is
-answered, the server's shutdown deadline bounds it -- and a write deadline for the answer.
+then receives the whole request -- head and body -- and answers it. A connection runs in
+its own nursery, whose cancel scope is the connection's one scope, for its whole life. Its
+deadline follows the phase (see ``_Phase``): keep-alive while idle, the request deadline
+once a request is arriving in pieces (408 when it runs out, which is what cuts off a
+slowloris), none while a handler runs -- a request once begun is answered, the server's
+shutdown deadline bounds it -- and a write deadline for the answer.
+
+Every task a request starts runs in that nursery -- today the disconnect watcher of a
+long-poll or stream, which reads while the handler waits -- and is cancelled when its request
+ends; the socket is read again only once it is gone. A client that goes away cancels the
+scope, and the connection's end ends everything it started.
 
 Shutdown cancels the scope only while the connection waits idle. A request can arrive in the
 same instant (its bytes are read, the task has not yet run): the cancellation is then for a
-wait that is over, and the request is served under a fresh scope -- a write it commits is
+wait that is over, and the request is served in a fresh nursery -- a write it commits is
 answered. Size limits are ours: the head limit (431) through h11's
 ``max_incomplete_event_size`` and our own count for a head that arrived whole; the body
 limit against Content-Length before any of the body is read, and against the running total
@@ -28,6 +34,7 @@ logged 500.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -94,10 +101,12 @@ class HTTPConnection:
         "_client_address",
         "_deadline",
         "_drain_on_close",
+        "_gone",
         "_head_request",
         "_phase",
         "_received",
         "_started",
+        "_tasks",
         "config",
         "conn",
         "lifecycle",
@@ -113,11 +122,14 @@ class HTTPConnection:
         self.config = config
         self.lifecycle = lifecycle
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=config.max_head_size)
-        # One cancel scope for the connection's whole life, whose deadline follows the phase
-        # it is in: cheaper than a scope per wait, and what ran out is known from the phase.
-        # (Replaced only when a request arrives just as its wait is cancelled: see run.)
-        self._deadline = trio.CancelScope(deadline=trio.current_time() + config.keepalive_timeout)
+        # The connection's nursery, and its cancel scope: the one scope of the connection,
+        # whose deadline follows the phase it is in -- cheaper than a scope per wait, and what
+        # ran out is known from the phase. (Both are replaced only when a request arrives just
+        # as its wait is cancelled: see run.) Set by run.
+        self._tasks: trio.Nursery
+        self._deadline: trio.CancelScope
         self._phase = _Phase.IDLE
+        self._gone = False  # the client went away while a long-lived handler ran
         self._started = 0.0  # when the current request began, for the access log
         # A response to HEAD carries its headers only: h11 refuses body bytes for it.
         self._head_request = False
@@ -134,20 +146,24 @@ class HTTPConnection:
     # -- the loop -------------------------------------------------------------------------
 
     async def run(self) -> None:
+        deadline = trio.current_time() + self.config.keepalive_timeout
         try:
             while True:
                 arrived_as_cancelled = False
-                with self._deadline:
-                    arrived_as_cancelled = await self._serve()
-                if self._deadline.cancelled_caught:
+                # Each task a request starts is cancelled when the request ends, and any
+                # exception cancels the rest: nothing is left running when this nursery closes.
+                async with trio.open_nursery() as tasks:
+                    self._tasks, self._deadline = tasks, tasks.cancel_scope
+                    self._deadline.deadline = deadline
+                    with contextlib.suppress(_ClientGone):
+                        arrived_as_cancelled = await self._serve()
+                if self._deadline.cancelled_caught and not self._gone:
                     await self._deadline_passed()
                 if not arrived_as_cancelled:
                     break
-                # Nothing has checkpointed since the cancellation, so nothing saw it; the
+                # Nothing had checkpointed since the cancellation, so nothing saw it; the
                 # request it raced with is in h11's buffer and is served as a pipelined one.
-                self._deadline = trio.CancelScope()
-        except _ClientGone:
-            pass
+                deadline = math.inf
         finally:
             self.lifecycle.busy(self._deadline)
             await self._close()
@@ -156,7 +172,7 @@ class HTTPConnection:
         """Answer requests until the connection is to close.
 
         True if a request arrived just as the wait for it was cancelled (by shutdown, or by
-        the keep-alive deadline in the same instant): the caller serves it under a new scope.
+        the keep-alive deadline in the same instant): the caller serves it in a new nursery.
         """
         while True:
             if self.conn.trailing_data[0] or self.conn.trailing_data[1]:
@@ -209,9 +225,6 @@ class HTTPConnection:
             return True
         self._enter(_Phase.HANDLING, None)
         response = await self._call(route, request)
-        if response is None:  # the client went away while a long-lived handler ran
-            self._log(request, 499)
-            return False
         await self._send(response, request, whole)
         return True
 
@@ -292,28 +305,49 @@ class HTTPConnection:
 
     # -- handling -------------------------------------------------------------------------
 
-    async def _call(self, route: Route, request: Request) -> Response | None:
+    async def _call(self, route: Route, request: Request) -> Response:
         if not route.long_lived:
             return await _answer(route.handler, request)
         # Watch the socket while the handler waits: if the client goes away, stop at once
         # rather than at the next write (which for a long-poll may be a minute away).
-        response: Response | None = None
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._watch_for_disconnect, nursery.cancel_scope)
+        tasks = self._watch(request)
+        try:
             response = await _answer(route.handler, request)
-            nursery.cancel_scope.cancel()
-        return response  # None if the watcher cancelled the handler
+        finally:
+            tasks.cancel()
+        await self._request_tasks_gone()
+        return response
 
-    async def _watch_for_disconnect(self, scope: trio.CancelScope) -> None:
-        # Whatever arrives meanwhile (a pipelined request) is kept in h11's buffer, up to a
-        # bound; past that we stop reading and let TCP push back.
-        while len(self.conn.trailing_data[0]) <= self.config.max_head_size:
-            data = await self._receive()
-            if not data:
-                scope.cancel()
-                return
-            self.conn.receive_data(data)
-        await trio.sleep_forever()
+    def _watch(self, request: Request) -> trio.CancelScope:
+        """Start the request's disconnect watcher; cancel the scope returned to end it."""
+        scope = trio.CancelScope()
+        self._tasks.start_soon(self._watch_for_disconnect, request, scope)
+        return scope
+
+    async def _request_tasks_gone(self) -> None:
+        """Wait until the request's tasks, cancelled, are gone; each takes a step or two.
+
+        Until then the socket is not read: only one task may read it at a time, and bytes the
+        watcher has read must reach h11 before any read after them. (An Event to wait on
+        would cost each idle event stream ~260 bytes more.)
+        """
+        while self._tasks.child_tasks:
+            await trio.lowlevel.checkpoint()
+
+    async def _watch_for_disconnect(self, request: Request, scope: trio.CancelScope) -> None:
+        with scope:
+            # Whatever arrives meanwhile (a pipelined request) is kept in h11's buffer, up to
+            # a bound; past that we stop reading and let TCP push back.
+            while len(self.conn.trailing_data[0]) <= self.config.max_head_size:
+                data = await self._receive()
+                if not data:
+                    # The client went away: so does the connection, and all it runs.
+                    self._log(request, 499)
+                    self._gone = True
+                    self._deadline.cancel()
+                    return
+                self.conn.receive_data(data)
+            await trio.sleep_forever()
 
     # -- sending --------------------------------------------------------------------------
 
@@ -356,22 +390,23 @@ class HTTPConnection:
 
         status = response.status
         finished = False
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._watch_for_disconnect, nursery.cancel_scope)
-            try:
-                await stream(send_chunk)
-                finished = True
-            except errors.SlowConsumer:
-                log.info("cut off a slow consumer: %s user=%s", request.path, request.user)
-            except _ClientGone:
-                pass  # a write failed: the peer vanished
-            except Exception:
-                # Headers are out; all we can do is end the stream and log why.
-                log.exception("stream failed: %s", request.path)
-                status = 500
-                finished = True
-            nursery.cancel_scope.cancel()
-        if not finished:  # cut off, or the client went away mid-stream
+        tasks = self._watch(request)
+        try:
+            await stream(send_chunk)
+            finished = True
+        except errors.SlowConsumer:
+            log.info("cut off a slow consumer: %s user=%s", request.path, request.user)
+        except _ClientGone:
+            pass  # a write failed: the peer vanished
+        except Exception:
+            # Headers are out; all we can do is end the stream and log why.
+            log.exception("stream failed: %s", request.path)
+            status = 500
+            finished = True
+        finally:
+            tasks.cancel()
+        await self._request_tasks_gone()
+        if not finished:  # cut off
             self._log(request, 499)
             raise _ClientGone
         await self._send_bytes(self.conn.send(h11.EndOfMessage()))
