@@ -20,7 +20,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import TEST_SCRYPT_N, RunningServer, start_server
-from tests.hardening.helpers import RawResponse, parse_all, receive_all, request, wait_until
+from tests.hardening.helpers import (
+    Conn,
+    RawResponse,
+    parse_all,
+    receive_all,
+    request,
+    wait_until,
+)
 from trio_chat.config import Config
 from trio_chat.http.messages import dump_json
 
@@ -300,6 +307,14 @@ bodies = st.one_of(
 JSON_ENDPOINTS = ["/register", "/login", "/send", "/comment", "/report", "/connect"]
 
 
+def parsed(body: bytes) -> object:
+    """The JSON value of ``body``, or None if it has none (None is no object either)."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+
+
 def is_json(body: bytes) -> bool:
     try:
         json.loads(body)
@@ -323,6 +338,14 @@ async def test_hostile_json_bodies_get_400_never_5xx(tmp_path, caplog):
             assert response.status in (200, 201, 400, 401, 403, 404, 409, 429), response
             if body.strip() and not is_json(body):
                 assert response.code == "malformed_json", (body[:100], response)
+            elif (
+                body.strip()
+                and response.code == "invalid_request"
+                and not isinstance(parsed(body), dict)
+            ):
+                assert response.json()["error"]["fields"] == [
+                    {"path": "$", "message": "must be a JSON object"}
+                ], (body[:100], response)
             codes[response.code or "ok"] = codes.get(response.code or "ok", 0) + 1
 
         await run_property(server, prop, caplog)
@@ -370,3 +393,46 @@ async def test_a_lone_surrogate_in_a_password_is_a_400(http):
     for path in ("/register", "/login"):
         response = await http.post(path, content=body)
         assert response.status_code in (400, 401), (path, response.text)
+
+
+# -- a JSON body that is not an object --------------------------------------------------------
+
+
+async def test_a_json_body_that_is_not_an_object_is_a_field_error(make_user):
+    alice = await make_user("alice")
+    for body in (b'["hi"]', b'"x"', b"3", b"null", b"true"):
+        response = await alice.post("/send", content=body)
+        assert response.status_code == 400, body
+        error = response.json()["error"]
+        # Like every other validation error: the code, and where in the body it is wrong.
+        assert error["code"] == "invalid_request", body
+        assert error["fields"] == [{"path": "$", "message": "must be a JSON object"}], body
+        assert error["message"] == "must be a JSON object @ $", body
+
+
+# -- request smuggling -------------------------------------------------------------------------
+
+
+async def test_content_length_with_transfer_encoding_is_400_and_closes(chat_server, make_user):
+    """RFC 9112 §6.1: a request with both is a smuggling attempt: answer 400 and close."""
+    alice = await make_user("alice")
+    hidden = json.dumps({"text": "smuggled"}).encode()
+    smuggled = request("POST", "/send", body=hidden, token=alice.token)
+    # Framed by Transfer-Encoding the body ends at "0\r\n\r\n" and a second request follows;
+    # framed by Content-Length all of it is one body.
+    chunked_body = b"0\r\n\r\n" + smuggled
+    raw = (
+        b"POST /send HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " + alice.token.encode() + b"\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n" % len(chunked_body)
+    ) + chunked_body
+    with trio.fail_after(EXAMPLE_BOUND):
+        conn = await Conn.open(chat_server.host, chat_server.port)
+        await conn.send(raw)
+        answers = [await conn.response(), await conn.response()]
+        await conn.aclose()
+    # One answer, then the close: the hidden request is never served.
+    assert [(a.status, a.code) if a else None for a in answers] == [(400, "bad_request"), None]
+    assert answers[0] is not None and answers[0].header("connection") == "close"
+    history = await alice.get("/messages")
+    assert [m["text"] for m in history.json()["messages"]] == []

@@ -5,130 +5,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
 
-import attrs
 import pytest
 import trio
 import trio.testing
 
+from tests.http.helpers import (
+    make_router,
+    post,
+    read_responses,
+    read_until_closed,
+    start,
+)
 from trio_chat.config import Config
-from trio_chat.errors import Banned
 from trio_chat.http import HTTPServer, Request, Response, Route, Router
-
-
-async def echo(request: Request) -> Response:
-    return Response.json(200, {"path": request.path, "body": request.body.decode()})
-
-
-async def boom(request: Request) -> Response:
-    raise RuntimeError("handler bug")
-
-
-async def refuse(request: Request) -> Response:
-    raise Banned("2026-01-01T00:00:00.000Z")
-
-
-async def stream(request: Request) -> Response:
-    async def body(send: object) -> None:
-        for i in range(3):
-            await send(f"chunk {i}\n".encode())  # type: ignore[operator]
-
-    return Response(200, content_type="text/plain", stream=body)
-
-
-def make_router() -> Router:
-    router = Router()
-    router.add(Route("POST", "/echo", echo))
-    router.add(Route("GET", "/echo", echo))
-    router.add(Route("GET", "/boom", boom))
-    router.add(Route("GET", "/refuse", refuse))
-    router.add(Route("GET", "/stream", stream))
-    return router
-
-
-@attrs.define
-class Server:
-    http: HTTPServer
-    port: int
-    opened: list[trio.SocketStream] = attrs.field(factory=list)
-
-    async def connect(self) -> trio.SocketStream:
-        stream = await trio.open_tcp_stream("127.0.0.1", self.port)
-        self.opened.append(stream)
-        return stream
-
-    async def close(self) -> None:
-        self.http.shutdown()
-        for stream in self.opened:
-            await stream.aclose()
-
-
-async def start(nursery: trio.Nursery, config: Config, router: Router | None = None) -> Server:
-    http = HTTPServer(router or make_router(), config)
-    _, port = await nursery.start(http.serve)
-    return Server(http, port)
-
-
-@pytest.fixture
-async def server(nursery: trio.Nursery) -> AsyncIterator[Server]:
-    config = Config(port=0, max_body_size=1000, max_head_size=2048, request_timeout=5)
-    running = await start(nursery, config)
-    yield running
-    await running.close()
-
-
-async def read_responses(stream: trio.SocketStream, count: int) -> list[tuple[int, dict, bytes]]:
-    """Parse ``count`` responses (Content-Length or chunked) off a raw stream."""
-    import h11
-
-    conn = h11.Connection(h11.CLIENT)
-    out = []
-    # Pretend we sent `count` GETs, so h11 will parse that many responses.
-    for _ in range(count):
-        conn.send(h11.Request(method="GET", target="/", headers=[("host", "x")]))
-        conn.send(h11.EndOfMessage())
-        status, headers, body = 0, {}, b""
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                conn.receive_data(await stream.receive_some(65536))
-                continue
-            if isinstance(event, h11.Response):
-                status = event.status_code
-                headers = {k.decode(): v.decode() for k, v in event.headers}
-            elif isinstance(event, h11.Data):
-                body += bytes(event.data)
-            elif isinstance(event, h11.EndOfMessage):
-                break
-            elif isinstance(event, h11.ConnectionClosed):
-                raise AssertionError("closed early")
-        out.append((status, headers, body))
-        if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
-            break
-        conn.start_next_cycle()
-    return out
-
-
-async def read_until_closed(stream: trio.SocketStream) -> bytes:
-    data = b""
-    with trio.fail_after(10):
-        while chunk := await stream.receive_some(65536):
-            data += chunk
-    return data
-
-
-def post(path: str, body: bytes, extra: bytes = b"") -> bytes:
-    return (
-        b"POST "
-        + path.encode()
-        + b" HTTP/1.1\r\nHost: x\r\nContent-Length: "
-        + str(len(body)).encode()
-        + b"\r\n"
-        + extra
-        + b"\r\n"
-        + body
-    )
 
 
 async def test_keep_alive_and_pipelining_answer_in_order(server):

@@ -151,7 +151,7 @@ def decode(body: bytes, cls: type[T], *, allow_empty: bool = False) -> T:
     except orjson.JSONDecodeError as exc:
         raise errors.MalformedJSON(f"the request body is not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
-        raise errors.InvalidRequest("the request body must be a JSON object")
+        raise errors.InvalidRequest.field("$", "must be a JSON object")
     try:
         return converter.structure(raw, cls)
     except cattrs.BaseValidationError as exc:

@@ -27,7 +27,8 @@ class Request:
     body: bytes = b""
     # Set by the authentication step, for the access log.
     user: str | None = None
-    # The peer's IP address, as text; None when the connection is not over TCP.
+    # The peer's IP address as text ("127.0.0.1", "::1"); None when the connection is not a
+    # TCP socket. Read once per connection, not per request.
     client_address: str | None = None
     path: str = attrs.field(init=False)
     query_string: str = attrs.field(init=False)
