@@ -6,6 +6,7 @@ import logging
 import random
 import re
 import shutil
+import signal
 import sqlite3
 
 import httpx
@@ -138,6 +139,65 @@ async def test_sigkill_during_a_send_and_comment_storm_loses_nothing_acknowledge
         f"{len(acked)} messages and {len(comments)} comments acknowledged, "
         f"{len(messages)} messages stored; {ready.split(': ', 1)[1]}"
     )
+
+
+SIGTERM_ROUNDS = 6
+
+
+async def storm_until_stopped(server, tokens, answered: set[str]) -> None:
+    """Six clients send until 200 more are answered; then SIGTERM, mid-storm."""
+    enough = trio.Event()
+    target = len(answered) + 200
+
+    async def storm(name: str) -> None:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            headers = {"Authorization": f"Bearer {tokens[name]}"}
+            for n in range(100_000):
+                text = f"{name} #{n} of {target}"
+                try:
+                    response = await client.post("/send", json={"text": text}, headers=headers)
+                except httpx.TransportError:
+                    return  # closed without an answer: must not have been stored
+                if response.status_code == 503:
+                    assert response.json()["error"]["code"] == "shutting_down"
+                    return
+                assert response.status_code == 201, response.text
+                answered.add(text)
+                if len(answered) >= target:
+                    enough.set()
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            for name in tokens:
+                nursery.start_soon(storm, name)
+            await enough.wait()
+            server.process.send_signal(signal.SIGTERM)
+            assert await server.process.wait() == 0
+
+
+@pytest.mark.slow
+async def test_sigterm_answers_every_write_it_committed(tmp_path):
+    """A graceful stop mid-storm: a write is either answered or not stored, never stored
+    silently (which a client could only find out by reading everything back)."""
+    data_dir = tmp_path / "data"
+    answered: set[str] = set()  # texts answered 201
+    tokens: dict[str, str] = {}
+    for _ in range(SIGTERM_ROUNDS):
+        async with server_process(data_dir, "--rate-limit-count", "0") as server:
+            async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+                for i in range(6):
+                    if f"term{i}" not in tokens:
+                        tokens[f"term{i}"] = (await register(client, f"term{i}")).token
+            await storm_until_stopped(server, tokens, answered)
+
+    async with (
+        server_process(data_dir) as server,
+        httpx.AsyncClient(base_url=server.url, timeout=10) as client,
+    ):
+        stored = {m["text"] for m in await page_all(client, tokens["term0"])}
+    assert answered <= stored
+    unanswered = stored - answered
+    assert not unanswered, f"{len(unanswered)} stored but never answered: {sorted(unanswered)[:5]}"
 
 
 # -- storage errors --------------------------------------------------------------------------

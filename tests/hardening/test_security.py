@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 
+import httpx
 import pytest
 import trio
 import trio.testing
@@ -229,3 +230,18 @@ async def test_one_address_cannot_guess_passwords_across_usernames(chat_server, 
     assert refused.status_code == 429
     assert "address" in refused.json()["error"]["message"]
     assert 1 <= refused.json()["error"]["retry_after"] <= 60
+
+
+async def test_a_locked_out_username_still_logs_in_from_another_address(chat_server, http):
+    await register(http, "owner")
+    for _ in range(5):
+        response = await http.post("/login", json={"username": "owner", "password": "guess-123"})
+        assert response.status_code == 401
+    assert (
+        await http.post("/login", json={"username": "owner", "password": PASSWORD})
+    ).status_code == 429
+    # The owner, on another address (127.0.0.2 is loopback too), is not locked out.
+    transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+    async with httpx.AsyncClient(base_url=chat_server.url, transport=transport) as elsewhere:
+        response = await elsewhere.post("/login", json={"username": "owner", "password": PASSWORD})
+        assert response.status_code == 200, response.text
