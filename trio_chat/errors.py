@@ -174,6 +174,11 @@ class OwnerCannotLeave(ChatError):
     default_message = "the owner cannot leave the room"
 
 
+class FileNotFound(NotFound):
+    code = "file_not_found"
+    default_message = "no such file"
+
+
 class ScheduledNotFound(NotFound):
     code = "scheduled_not_found"
     default_message = "no such scheduled message"
@@ -212,6 +217,12 @@ class PayloadTooLarge(ChatError):
     status = 413
     code = "payload_too_large"
     default_message = "the request body is too large"
+
+
+class RangeNotSatisfiable(ChatError):
+    status = 416
+    code = "range_not_satisfiable"
+    default_message = "the requested range is not within the file"
 
 
 class HeadTooLarge(ChatError):

@@ -27,6 +27,7 @@ async def test_send_returns_the_message(make_user):
         "client_id",
         "scheduled_at",
         "expires_at",
+        "files",
     }
     assert message["chat"] == "general" and message["to"] is None
     assert message["author"] == "alice" and message["text"] == "hello"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
+from urllib.parse import quote
+
+import trio
 
 from trio_chat import errors
 from trio_chat.api import openapi, views
@@ -28,6 +31,7 @@ from trio_chat.api.schemas import (
 from trio_chat.clock import format_ms, format_optional_ms
 from trio_chat.config import duration_seconds
 from trio_chat.domain import accounts, chats, rooms
+from trio_chat.domain.files import served_type
 from trio_chat.domain.models import Event, Message, User, session_id
 from trio_chat.domain.ratelimit import RateStatus
 from trio_chat.http.messages import ChunkSender, Request, Response, dump_json
@@ -138,14 +142,15 @@ class Api:
         try:
             body = decode(request.body, SendRequest)
             check_client_id(body.client_id)
+            files = () if body.files is None else await self.service.files.refs(user, body.files)
             if body.send_at is not None:
                 send_at = parse_timestamp(body.send_at, "$.send_at")
                 item = await self.service.scheduling.create(
-                    user, body.text, body.to, body.chat, send_at, body.client_id
+                    user, body.text, body.to, body.chat, send_at, body.client_id, files
                 )
                 return Response.json(202, {"scheduled": views.scheduled(item)})
             result = await self.service.messaging.send(
-                user, body.text, body.to, body.client_id, body.chat
+                user, body.text, body.to, body.client_id, body.chat, files
             )
         except errors.ChatError as exc:
             response = Response.error(exc)
@@ -211,6 +216,60 @@ class Api:
                 "threshold": self.config.ban_threshold,
                 "banned_until": format_optional_ms(result.banned_until),
             },
+        )
+
+    # -- files ----------------------------------------------------------------------------
+
+    async def download(
+        self, request: Request, user: User, token_hash: str, *, file: str
+    ) -> Response:
+        _no_query(request)
+        record, path = await self.service.files.find(user, file)
+        etag = f'"{record.sha256}"'
+        headers = [
+            ("ETag", etag),
+            ("Content-Disposition", "attachment; filename*=UTF-8''" + quote(record.name, safe="")),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Accept-Ranges", "bytes"),
+            ("Cache-Control", "private, no-cache"),
+        ]
+        wanted = request.header(b"if-none-match")
+        if wanted is not None and (
+            wanted.strip() == b"*" or etag.encode() in [t.strip() for t in wanted.split(b",")]
+        ):
+            return Response(status=304, content_type=None, headers=headers)
+        first, last = 0, record.size - 1
+        status = 200
+        asked = request.header(b"range")
+        if asked is not None:
+            span = byte_range(asked.decode("latin-1"), record.size)
+            if span is None:
+                error = errors.RangeNotSatisfiable(f"the file has {record.size} bytes")
+                response = Response.error(error)
+                response.headers.append(("Content-Range", f"bytes */{record.size}"))
+                return response
+            if span is not WHOLE:
+                first, last = span
+                status = 206
+                headers.append(("Content-Range", f"bytes {first}-{last}/{record.size}"))
+
+        async def body(send_chunk: ChunkSender) -> None:
+            async with await trio.open_file(path, "rb") as f:
+                await f.seek(first)
+                left = last - first + 1
+                while left > 0:
+                    chunk = await f.read(min(FILE_CHUNK, left))
+                    if not chunk:
+                        raise OSError(f"{path} is shorter than its record says")
+                    left -= len(chunk)
+                    await send_chunk(chunk)
+
+        return Response(
+            status=status,
+            content_type=served_type(record.content_type),
+            headers=headers,
+            stream=body,
+            length=last - first + 1,
         )
 
     async def list_scheduled(self, request: Request, user: User, token_hash: str) -> Response:
@@ -380,6 +439,7 @@ def build_router(service: ChatService) -> Router:
         ("GET", "/messages", api.messages, False),
         ("POST", "/comment", api.comment, False),
         ("POST", "/report", api.report, False),
+        ("GET", "/files/{file}", api.download, True),
         ("GET", "/scheduled", api.list_scheduled, False),
         ("DELETE", "/scheduled/{scheduled}", api.cancel_scheduled, False),
         ("POST", "/rooms", api.create_room, False),
@@ -413,6 +473,32 @@ def _signed_in(user: User, token: str) -> dict[str, str]:
 
 async def _unused(request: Request) -> Response:  # pragma: no cover - a pattern's placeholder
     raise AssertionError
+
+
+FILE_CHUNK = 64 * 1024  # bytes read from disk and sent at a time
+
+
+WHOLE = (-1, -1)
+
+
+def byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """The one range of ``Range: bytes=...`` as (first, last), clamped to the file; None if
+    it cannot be satisfied; ``WHOLE`` for what is served as the whole file (several ranges,
+    another unit, a malformed header: RFC 9110 lets a server ignore those)."""
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return WHOLE
+    start, dash, end = spec.strip().partition("-")
+    if not dash or not (start.isdigit() or end.isdigit()) or (start and not start.isdigit()):
+        return WHOLE
+    if not start:  # the last N bytes
+        n = int(end)
+        return None if n == 0 else (max(0, size - n), size - 1)
+    first = int(start)
+    last = min(int(end), size - 1) if end.isdigit() else size - 1
+    if first >= size or last < first:
+        return None
+    return (first, last)
 
 
 # -- query parameters ---------------------------------------------------------------------

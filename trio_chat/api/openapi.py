@@ -73,8 +73,27 @@ SCHEMAS: dict[str, Schema] = {
                 "description": "when it expires for you: null if no lifetime or not yet "
                 "delivered to you (and in events)",
             },
+            "files": {"type": "array", "items": _ref("FileRef")},
         }
     ),
+    "FileRef": _object(
+        {
+            "id": {"type": "string"},
+            "name": {"type": "string", "description": "a label only"},
+            "size": {"type": "integer"},
+            "content_type": {"type": "string"},
+        }
+    ),
+    "File": _object(
+        {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "size": {"type": "integer"},
+            "content_type": {"type": "string"},
+            "sha256": {"type": "string"},
+        }
+    ),
+    "FileResponse": _object({"file": _ref("File")}),
     "Scheduled": _object(
         {
             "id": {"type": "string"},
@@ -82,7 +101,7 @@ SCHEMAS: dict[str, Schema] = {
             "chat": {"type": "string"},
             "to": {"type": ["string", "null"]},
             "text": TEXT,
-            "files": {"type": "array", "items": {"type": "string"}},
+            "files": {"type": "array", "items": _ref("FileRef")},
         }
     ),
     "ScheduledResponse": _object({"scheduled": _ref("Scheduled")}),
@@ -276,8 +295,20 @@ SCHEMAS: dict[str, Schema] = {
         }
     ),
     "SendRequest": _object(
-        {"text": TEXT},
+        {},
         {
+            "text": {
+                **TEXT,
+                "minLength": 0,
+                "description": "1-4096 characters; may be empty or absent when files are attached",
+            },
+            "files": {
+                "type": ["array", "null"],
+                "items": {"type": "string"},
+                "minItems": 1,
+                "maxItems": 10,
+                "description": "ids of files to attach (yours, or ones you can see)",
+            },
             "to": {"type": ["string", "null"], "description": "private recipient"},
             "chat": {
                 "type": ["string", "null"],
@@ -497,6 +528,18 @@ def document(config: Config) -> Schema:
                 f"Report a user; {config.ban_threshold} distinct reporters ban them",
                 {"201": _json(_ref("ReportResponse"), "recorded"), **_errors(400, 404, 409)},
                 requestBody=_body("ReportRequest"),
+            )
+        },
+        "/files/{file}": {
+            "get": _op(
+                "Download a file you may see (uploader, or a message carrying it)",
+                {
+                    "200": {"description": "the bytes (Content-Disposition: attachment)"},
+                    "206": {"description": "a single Range"},
+                    "304": {"description": "If-None-Match matched the ETag"},
+                    **_errors(400, 404, 416),
+                },
+                parameters=[_path("file")],
             )
         },
         "/scheduled": {

@@ -28,11 +28,12 @@ class Credentials:
 
 @attrs.frozen
 class SendRequest:
-    text: str
+    text: str = ""  # may be empty or absent when files are attached
     to: str | None = None
     chat: str | None = None
     client_id: str | None = None
     send_at: str | None = None
+    files: list[str] | None = None
 
 
 @attrs.frozen

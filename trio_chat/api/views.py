@@ -6,6 +6,8 @@ from functools import lru_cache
 from typing import Any
 
 from trio_chat.clock import format_ms, format_optional_ms
+from trio_chat.domain.filerefs import FileRef
+from trio_chat.domain.files import FileRecord
 from trio_chat.domain.models import (
     Comment,
     Event,
@@ -45,6 +47,21 @@ def message(m: Message, expires_at: int | None = None) -> dict[str, Any]:
         "client_id": m.client_id,
         "scheduled_at": format_optional_ms(m.scheduled_at),
         "expires_at": format_optional_ms(expires_at),
+        "files": [file_ref(f) for f in m.files],
+    }
+
+
+def file_ref(f: FileRef) -> dict[str, Any]:
+    return {"id": f.id, "name": f.name, "size": f.size, "content_type": f.content_type}
+
+
+def file(r: FileRecord) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "name": r.name,
+        "size": r.size,
+        "content_type": r.content_type,
+        "sha256": r.sha256,
     }
 
 
@@ -77,7 +94,7 @@ def scheduled(s: Scheduled) -> dict[str, Any]:
         "chat": s.chat,
         "to": s.to,
         "text": s.text,
-        "files": [],
+        "files": [file_ref(f) for f in s.files],
     }
 
 

@@ -14,6 +14,7 @@ from enum import StrEnum
 
 import attrs
 
+from trio_chat.domain.filerefs import FileRef
 from trio_chat.domain.schedule import Scheduled
 
 
@@ -82,6 +83,7 @@ class Message:
     comments: tuple[Comment, ...] = ()
     client_id: str | None = None  # the author's idempotency key, if it sent one
     scheduled_at: int | None = None  # when it was scheduled for, if it was
+    files: tuple[FileRef, ...] = ()
 
     def with_comment(self, comment: Comment) -> Message:
         return attrs.evolve(self, comments=(*self.comments, comment))

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import attrs
 
 from trio_chat import errors
+from trio_chat.domain.filerefs import FileRef
 
 MAX_AHEAD_MS = 30 * 24 * 3600 * 1000
 MAX_PENDING = 100  # per user
@@ -35,6 +36,7 @@ class Scheduled:
     status: str = PENDING
     done_at: int | None = None
     message_id: str | None = None  # once sent
+    files: tuple[FileRef, ...] = ()
 
 
 def new_id() -> str:
@@ -62,6 +64,7 @@ class Schedule:
         send_at: int,
         now: int,
         client_id: str | None = None,
+        files: tuple[FileRef, ...] = (),
     ) -> Scheduled:
         if send_at <= now:
             raise errors.InvalidRequest.field("$.send_at", "must be in the future")
@@ -71,7 +74,7 @@ class Schedule:
             raise errors.TooManyScheduled(
                 f"at most {MAX_PENDING} scheduled messages may wait at once; cancel some first"
             )
-        item = Scheduled(new_id(), key, chat, to, text, send_at, now, client_id)
+        item = Scheduled(new_id(), key, chat, to, text, send_at, now, client_id, files=files)
         self.items[item.id] = item
         return item
 

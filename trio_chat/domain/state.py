@@ -27,6 +27,7 @@ import attrs
 from trio_chat import errors
 from trio_chat.clock import format_ms
 from trio_chat.domain import chats, moderation, ratelimit
+from trio_chat.domain.filerefs import FileRef
 from trio_chat.domain.lifetime import Delivered
 from trio_chat.domain.models import (
     DEVICE_DEFAULT,
@@ -280,6 +281,7 @@ class ChatState:
         client_id: str | None = None,
         chat: str | None = None,
         scheduled_at: int | None = None,
+        files: tuple[FileRef, ...] = (),
     ) -> tuple[Message, dict[str, UserState]]:
         """Accept a message, or raise. Returns it and the user states it replaced.
 
@@ -288,7 +290,7 @@ class ChatState:
         write fail.
         """
         problem = text_problem(text)
-        if problem:
+        if problem and not (files and text == ""):  # with files, the text may be empty
             raise errors.InvalidRequest.field("$.text", problem)
         self._check_not_banned(author.key, now)
         chat, target = self.resolve_target(author, to, chat)
@@ -316,7 +318,9 @@ class ChatState:
                         state, private_chats=state.private_chats | {chat}
                     )
         recipient = None if target is None else target.name
-        return self._post(author, text, chat, recipient, now, client_id, previous, scheduled_at)
+        return self._post(
+            author, text, chat, recipient, now, client_id, previous, scheduled_at, files
+        )
 
     def _post(
         self,
@@ -328,6 +332,7 @@ class ChatState:
         client_id: str | None,
         previous: dict[str, UserState],
         scheduled_at: int | None = None,
+        files: tuple[FileRef, ...] = (),
     ) -> tuple[Message, dict[str, UserState]]:
         seq = self.heads.get(chat, 0) + 1
         self.heads[chat] = seq
@@ -344,6 +349,7 @@ class ChatState:
             sent_at=now,
             client_id=client_id,
             scheduled_at=scheduled_at,
+            files=files,
         )
         previous.setdefault(author.key, self.state_of(author.key))
         self.user_states[author.key] = _with_own(

@@ -382,7 +382,7 @@ class HTTPConnection:
                 await self._send_bytes(data)
             self._log(request, response.status)
             return
-        await self._send_bytes(self.conn.send(self._head(response, None)))
+        await self._send_bytes(self.conn.send(self._head(response, response.length)))
         stream = response.stream
 
         async def send_chunk(chunk: bytes) -> None:
@@ -399,10 +399,11 @@ class HTTPConnection:
         except _ClientGone:
             pass  # a write failed: the peer vanished
         except Exception:
-            # Headers are out; all we can do is end the stream and log why.
+            # Headers are out; all we can do is end the stream and log why. A body of
+            # announced length cannot end early: the connection is closed instead.
             log.exception("stream failed: %s", request.path)
             status = 500
-            finished = True
+            finished = response.length is None
         finally:
             tasks.cancel()
         await self._request_tasks_gone()

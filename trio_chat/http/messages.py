@@ -81,6 +81,7 @@ class Response:
     content_type: str | None = JSON_TYPE
     headers: list[tuple[str, str]] = attrs.field(factory=list)
     stream: StreamBody | None = None  # when set, the body is streamed (chunked)
+    length: int | None = None  # a streamed body's length, when known (sent as Content-Length)
 
     @classmethod
     def json(

@@ -3,8 +3,8 @@
 Each job is a module of its own that uses only the core (``core.py``) and the domain:
 ``accounts`` (sessions), ``messaging`` (chats, messages, the rate limit), ``moderation``
 (reports, bans), ``delivery`` (long-poll, streams, replay), ``rooms`` (members, links,
-requests) and ``scheduling`` (messages sent later). No job imports another;
-what two jobs share lives in the core.
+requests), ``scheduling`` (messages sent later) and ``files`` (uploads, downloads).
+No job imports another; what two jobs share lives in the core.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from trio_chat.config import Config
 from trio_chat.service.accounts import Accounts
 from trio_chat.service.core import Core
 from trio_chat.service.delivery import Delivery
+from trio_chat.service.files import FileKeeping
 from trio_chat.service.messaging import Messaging
 from trio_chat.service.moderation import Moderation
 from trio_chat.service.rooms import RoomManagement
@@ -39,6 +40,7 @@ class ChatService:
         self.delivery = Delivery(core)
         self.rooms = RoomManagement(core)
         self.scheduling = Scheduling(core)
+        self.files = FileKeeping(core)
         # For the wiring (app.py) and for tests.
         self.config = config
         self.state = core.state

@@ -26,6 +26,8 @@ from trio_chat import errors
 from trio_chat.clock import Clock
 from trio_chat.config import Config
 from trio_chat.domain import chats, idempotency, lifetime, moderation, ratelimit
+from trio_chat.domain.filerefs import FileRef
+from trio_chat.domain.files import FileRecord, Files
 from trio_chat.domain.idempotency import ClientRequest
 from trio_chat.domain.models import (
     Event,
@@ -42,6 +44,7 @@ from trio_chat.domain.state import ChatState, UserState
 from trio_chat.service.live import Hub
 from trio_chat.service.timers import Timers
 from trio_chat.storage import AsyncStore, Batch, Snapshot
+from trio_chat.storage.blobs import BlobStore
 
 RETRY_TIMER_AFTER = 5.0  # seconds before retrying a timer whose write failed
 SEEN_STEP_MS = 60_000  # a session's last_seen_at moves in steps of at least this
@@ -75,6 +78,8 @@ class Core:
         )
         self.public_url = f"http://{config.host}:{config.port}"  # set once listening
         self.schedule = Schedule(snapshot.scheduled)
+        self.files = Files(snapshot.files)
+        self.blobs = BlobStore(config.data_dir)
         # chat -> messages at or below this have expired for everyone and left the disk
         self.floors: dict[str, int] = dict(snapshot.floors)
         # Housekeeping every job may add to; run once an hour.
@@ -144,6 +149,7 @@ class Core:
         *,
         client_id: str | None = None,
         scheduled_at: int | None = None,
+        files: tuple[FileRef, ...] = (),
         extra: Callable[[Message], Batch] | None = None,
         undo_extra: Callable[[], None] | None = None,
     ) -> Message:
@@ -154,7 +160,7 @@ class Core:
         ``undo_extra`` puts back what it changed if the write fails."""
         self.apply_delivered(user.key)
         message, previous = self.state.post_message(
-            user, text, to, self.now(), client_id, chat, scheduled_at
+            user, text, to, self.now(), client_id, chat, scheduled_at, files
         )
         event = Event(
             cursor=message.cursor, type=EventType.MESSAGE, chat=message.chat, message=message
@@ -162,9 +168,13 @@ class Core:
         batch = Batch() if extra is None else extra(message)
         batch.user_states.update({k: self.state.state_of(k) for k in previous})
         window_before = previous.get(user.key, UserState()).window
+        before = {ref.id: self.files.records[ref.id] for ref in files}
+        for record in self.files.attach([ref.id for ref in files], message.cursor):
+            batch.files[record.id] = record
 
         def undo() -> None:
             self.state.restore(previous)
+            self.files.records.update(before)
             if undo_extra is not None:
                 undo_extra()
 
@@ -204,17 +214,41 @@ class Core:
         seqs = range(first, last + 1)
         cursors = [c for c in await self.store.chat_cursors(chat, seqs) if c is not None]
         batch = Batch(floors={chat: last}, drop_index={(chat, s) for s in seqs})
+        carried: set[str] = set()
         for event in await self.store.events(cursors):
             if event is None or event.message is None:
                 continue
             batch.drop_events.add(event.cursor)
             for comment in event.message.comments:
                 batch.drop_events.add(parse_comment_id(comment.id))
+            carried.update(ref.id for ref in event.message.files)
+        orphans = []
+        for file_id in carried:
+            record = self.files.records.get(file_id)
+            if record is not None:
+                left = tuple(c for c in record.carriers if c not in batch.drop_events)
+                record = attrs.evolve(record, carriers=left)
+                self.files.records[file_id] = record
+                if left:
+                    batch.files[file_id] = record
+                else:
+                    orphans.append(record)
 
         def dropped() -> None:
             self.floors[chat] = max(self.floors.get(chat, 0), last)
 
         await self.store.commit(batch, on_commit=dropped)
+        if orphans:
+            await self.forget_files(orphans)
+
+    async def forget_files(self, gone: Sequence[FileRecord]) -> None:
+        """Delete file records, and the bytes no other record shares (after the commit)."""
+        for record in gone:
+            self.files.records.pop(record.id, None)
+        await self.store.commit(Batch(files={r.id: None for r in gone}))
+        for sha256 in {r.sha256 for r in gone}:
+            if not self.files.uses_of(sha256):
+                await trio.to_thread.run_sync(self.blobs.delete, sha256)
 
     # -- the rate limit's periods ------------------------------------------------------------
 

@@ -8,8 +8,16 @@ import attrs
 
 from trio_chat import errors
 from trio_chat.domain import chats, idempotency, ratelimit
+from trio_chat.domain.filerefs import FileRef
 from trio_chat.domain.idempotency import ClientRequest
-from trio_chat.domain.models import Comment, Event, EventType, Message, User, session_id
+from trio_chat.domain.models import (
+    Comment,
+    Event,
+    EventType,
+    Message,
+    User,
+    session_id,
+)
 from trio_chat.service.core import Core
 from trio_chat.storage import Batch
 
@@ -137,11 +145,17 @@ class Messaging:
         to: str | None,
         client_id: str | None = None,
         chat: str | None = None,
+        files: tuple[FileRef, ...] = (),
     ) -> SendResult:
+        """Send now. ``files`` were checked by the files job (the caller's to attach)."""
         key = None
         if client_id is not None:
             key = idempotency.client_key(user.key, client_id)
-            fields = {"text": text, "to": to} if chat is None else {"text": text, "chat": chat}
+            fields: dict[str, object] = {"text": text, "to": to}
+            if chat is not None:
+                fields = {"text": text, "chat": chat}
+            if files:
+                fields["files"] = [ref.id for ref in files]
             digest = idempotency.digest("message", fields)
             made = await self.core.recall(key, "message", digest)
             if made is not None:
@@ -156,7 +170,9 @@ class Messaging:
                 made = ClientRequest("message", message.cursor, digest, message.sent_at)
                 return Batch(client_requests={key: made})
 
-            message = await self.core.post(user, text, to, chat, client_id=client_id, extra=record)
+            message = await self.core.post(
+                user, text, to, chat, client_id=client_id, files=files, extra=record
+            )
         return SendResult(message=message, rate=self.rate_status(user))
 
     async def messages(

@@ -13,6 +13,7 @@ import logging
 
 from trio_chat import errors
 from trio_chat.domain import idempotency, schedule
+from trio_chat.domain.filerefs import FileRef
 from trio_chat.domain.idempotency import ClientRequest
 from trio_chat.domain.models import Event, EventType, Message, User
 from trio_chat.domain.schedule import Scheduled
@@ -45,17 +46,24 @@ class Scheduling:
         chat: str | None,
         send_at: int,
         client_id: str | None = None,
+        files: tuple[FileRef, ...] = (),
     ) -> Scheduled:
         """Schedule a message; what it names is checked now and again when it is sent."""
         key = None
         if client_id is not None:
             key = idempotency.client_key(user.key, client_id)
-            fields = {"text": text, "to": to, "chat": chat, "send_at": send_at}
+            fields = {
+                "text": text,
+                "to": to,
+                "chat": chat,
+                "send_at": send_at,
+                "files": [ref.id for ref in files],
+            }
             digest = idempotency.digest("scheduled", fields)
             made = await self.core.recall(key, "scheduled", digest)
             if made is not None and made.ref in self.schedule.items:
                 return self.schedule.items[made.ref]
-        if problem := text_problem(text):
+        if (problem := text_problem(text)) and not (files and text == ""):
             raise errors.InvalidRequest.field("$.text", problem)
         target, recipient = self.state.resolve_target(user, to, chat)
         with self.core.claim(key):
@@ -68,6 +76,7 @@ class Scheduling:
                 send_at,
                 now,
                 client_id,
+                files,
             )
             batch = Batch(scheduled={item.id: item})
             if key is not None:
@@ -116,6 +125,7 @@ class Scheduling:
                 item.chat,
                 client_id=item.client_id,
                 scheduled_at=item.send_at,
+                files=item.files,
                 extra=sent,
                 undo_extra=not_sent,
             )

@@ -11,6 +11,7 @@ from typing import Protocol
 
 import attrs
 
+from trio_chat.domain.files import FileRecord
 from trio_chat.domain.idempotency import ClientRequest
 from trio_chat.domain.models import Event, Session, User
 from trio_chat.domain.rooms import Room
@@ -33,6 +34,7 @@ class Batch:
     client_requests: dict[str, ClientRequest | None] = attrs.field(factory=dict)
     rooms: dict[str, Room | None] = attrs.field(factory=dict)  # None deletes it
     scheduled: dict[str, Scheduled | None] = attrs.field(factory=dict)  # None deletes it
+    files: dict[str, FileRecord | None] = attrs.field(factory=dict)  # None deletes it
     # Expired messages leaving the disk: their events (and comments'), their index entries,
     # and the chat's new floor (everything at or below it is gone).
     drop_events: set[int] = attrs.field(factory=set)
@@ -65,6 +67,7 @@ class Batch:
         self.client_requests.update(later.client_requests)
         self.rooms.update(later.rooms)
         self.scheduled.update(later.scheduled)
+        self.files.update(later.files)
         self.drop_events |= later.drop_events
         self.drop_index |= later.drop_index
         for chat, floor in later.floors.items():
@@ -85,6 +88,7 @@ class Batch:
             or self.client_requests
             or self.rooms
             or self.scheduled
+            or self.files
             or self.drop_events
             or self.drop_index
             or self.floors
@@ -103,6 +107,7 @@ class Snapshot:
     rooms: dict[str, Room] = attrs.field(factory=dict)
     scheduled: dict[str, Scheduled] = attrs.field(factory=dict)
     floors: dict[str, int] = attrs.field(factory=dict)
+    files: dict[str, FileRecord] = attrs.field(factory=dict)
 
 
 class Store(Protocol):

@@ -16,7 +16,8 @@ from trio_chat.domain.models import EventType
 # 3: the client_ids table; sessions, messages and comments gain optional fields.
 # 4: the rooms table; events gain optional fields.
 # 5: the scheduled table; messages gain scheduled_at.
-SCHEMA_VERSION = 5
+# 6: the files table; messages gain files.
+SCHEMA_VERSION = 6
 
 _converter = cattrs.Converter(omit_if_default=True)
 

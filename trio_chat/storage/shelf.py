@@ -14,6 +14,7 @@ chat_index   ``chat/seq``        cursor of the chat's seq-th message
 client_ids   ``user/client_id``  ClientRequest: what an idempotency key made
 rooms        room id             Room (members, links by hash, requests)
 scheduled    scheduled id        Scheduled (pending, and done ones for a day)
+files        file id             FileRecord (the bytes are in files/, by sha256)
 meta         ``cursor``,         the log head, each chat's head and floor (its
              ``head/<chat>``,    messages at or below it have expired for everyone
              ``floor/<chat>``,   and left the disk), the schema version
@@ -40,6 +41,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from trio_chat.domain.files import FileRecord
 from trio_chat.domain.idempotency import ClientRequest
 from trio_chat.domain.models import Event, Session, User
 from trio_chat.domain.rooms import Room
@@ -62,15 +64,16 @@ TABLES = (
     "client_ids",
     "rooms",
     "scheduled",
+    "files",
 )
 # The tables every store has had since schema 1; newer ones are added when a store is opened.
 FIRST_TABLES = TABLES[:6]
 PICKLE_PROTOCOL = 5
 # Schema 1 stores may hold the damage of a bug (a comment moved its chat's head back to the
 # commented message): they are repaired once, on the first start that reads them. Schema 2
-# to 4 lack tables that opening adds.
+# to 5 lack tables that opening adds.
 REPAIRED_SCHEMAS = (1,)
-UPGRADED_SCHEMAS = (1, 2, 3, 4)
+UPGRADED_SCHEMAS = (1, 2, 3, 4, 5)
 
 
 class StoreError(Exception):
@@ -202,6 +205,7 @@ class ShelfStore:
                 for key, value in meta.items()
                 if key.startswith("floor/")
             },
+            files={k: records.load(v, FileRecord) for k, v in w["files"].items()},
         )
 
     def write(self, batch: Batch) -> None:
@@ -236,6 +240,12 @@ class ShelfStore:
                     rooms.pop(key, None)
                 else:
                     rooms[key] = records.dump(room)
+            files = w["files"]
+            for key, record in batch.files.items():
+                if record is None:
+                    files.pop(key, None)
+                else:
+                    files[key] = records.dump(record)
             scheduled = w["scheduled"]
             for key, item in batch.scheduled.items():
                 if item is None:

@@ -1,0 +1,121 @@
+"""Files: attached by id, downloaded with safe headers, seen only by whoever may."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from tests.conftest import register
+from trio_chat.api.handlers import WHOLE, byte_range
+
+BYTES = bytes(range(256)) * 40  # 10 KiB
+
+
+async def upload(server, user, data: bytes, name: str = "notes.txt", content_type="text/plain"):
+    """Through the service (the HTTP upload is tested on its own)."""
+
+    async def chunks():
+        for i in range(0, len(data), 4096):
+            yield data[i : i + 4096]
+
+    account = server.service.state.find_user(user.name)
+    return await server.service.files.upload(
+        account, name, content_type, chunks(), limit=5 * 1024 * 1024
+    )
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("bytes=0-9", (0, 9)),
+        ("bytes=10-", (10, 99)),
+        ("bytes=-10", (90, 99)),
+        ("bytes=90-500", (90, 99)),
+        ("bytes=100-", None),
+        ("bytes=-0", None),
+        ("bytes=5-1", None),
+        ("bytes=0-1,5-6", WHOLE),
+        ("items=0-1", WHOLE),
+        ("bytes=abc", WHOLE),
+    ],
+)
+def test_byte_ranges(header, expected):
+    assert byte_range(header, 100) == expected
+
+
+async def test_attach_download_and_headers(chat_server, http):
+    alice, bob, carol = [await register(http, n) for n in ("alice", "bob", "carol")]
+    record = await upload(chat_server, alice, BYTES, name="../../etc/passwd é.txt")
+    assert record.sha256 == hashlib.sha256(BYTES).hexdigest() and record.size == len(BYTES)
+    # Until it is attached, only its uploader may see it.
+    assert (await bob.get(f"/files/{record.id}")).status_code == 404
+    mine = await alice.get(f"/files/{record.id}")
+    assert mine.status_code == 200 and mine.content == BYTES
+    assert mine.headers["content-length"] == str(len(BYTES))
+    assert mine.headers["x-content-type-options"] == "nosniff"
+    assert mine.headers["content-disposition"] == (
+        "attachment; filename*=UTF-8''..%2F..%2Fetc%2Fpasswd%20%C3%A9.txt"
+    )
+    etag = mine.headers["etag"]
+    assert etag == f'"{record.sha256}"'
+    # Sent privately to bob: bob may see it now; carol never.
+    sent = await alice.post("/send", {"to": "bob", "files": [record.id]})
+    assert sent.status_code == 201, sent.text
+    assert sent.json()["message"]["text"] == ""
+    assert sent.json()["message"]["files"] == [
+        {"id": record.id, "name": record.name, "size": len(BYTES), "content_type": "text/plain"}
+    ]
+    assert (await bob.get(f"/files/{record.id}")).content == BYTES
+    for who in (carol,):
+        response = await who.get(f"/files/{record.id}")
+        assert response.status_code == 404 and response.json()["error"]["code"] == "file_not_found"
+        stolen = await who.post("/send", {"text": "look", "files": [record.id]})
+        assert stolen.status_code == 404
+    # Bob may forward what he can see.
+    forwarded = await bob.post("/send", {"text": "fwd", "to": "carol", "files": [record.id]})
+    assert forwarded.status_code == 201
+    assert (await carol.get(f"/files/{record.id}")).status_code == 200
+    # ETag and Range.
+    cached = await bob.client.get(
+        f"/files/{record.id}", headers={**bob.auth, "If-None-Match": etag}
+    )
+    assert cached.status_code == 304 and cached.content == b""
+    part = await bob.client.get(
+        f"/files/{record.id}", headers={**bob.auth, "Range": "bytes=100-199"}
+    )
+    assert part.status_code == 206 and part.content == BYTES[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{len(BYTES)}"
+    tail = await bob.client.get(f"/files/{record.id}", headers={**bob.auth, "Range": "bytes=-5"})
+    assert tail.content == BYTES[-5:]
+    outside = await bob.client.get(
+        f"/files/{record.id}", headers={**bob.auth, "Range": f"bytes={len(BYTES)}-"}
+    )
+    assert outside.status_code == 416
+    assert outside.headers["content-range"] == f"bytes */{len(BYTES)}"
+    # Attaching is checked: too many, repeated, unknown.
+    for files in ([], [record.id] * 2, ["f" + "0" * 20], [record.id] * 11):
+        response = await alice.post("/send", {"text": "x", "files": files})
+        assert response.status_code in (400, 404), files
+    assert (await alice.post("/send", {"text": ""})).status_code == 400  # no text, no files
+
+
+@pytest.mark.parametrize(
+    ("uploaded", "served"),
+    [
+        ("text/html", "application/octet-stream"),
+        ("image/svg+xml", "application/octet-stream"),
+        ("application/javascript", "application/octet-stream"),
+        ("text/xml; charset=utf-8", "application/octet-stream"),
+        ("image/png", "image/png"),
+        ("text/plain; charset=utf-8", "text/plain; charset=utf-8"),
+        ("nonsense", "application/octet-stream"),
+    ],
+)
+async def test_types_a_browser_would_run_are_served_as_bytes(chat_server, http, uploaded, served):
+    alice = await register(http, "alice")
+    record = await upload(chat_server, alice, b"<script>alert(1)</script>", "x.html", uploaded)
+    response = await alice.get(f"/files/{record.id}")
+    assert response.headers["content-type"] == served
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-disposition"].startswith("attachment;")
