@@ -12,6 +12,7 @@ from trio_chat.config import Config
 from trio_chat.http import HTTPServer
 from trio_chat.service.chat import ChatService
 from trio_chat.storage import AsyncStore, ShelfStore
+from trio_chat.storage.blobs import BlobStore
 
 log = logging.getLogger("trio_chat.lifecycle")
 
@@ -38,6 +39,10 @@ class ChatServer:
         store = await trio.to_thread.run_sync(ShelfStore, config.data_dir)
         try:
             snapshot = await AsyncStore.load(store)
+            # Uploads a crash cut short left only temporary files: never a record.
+            left = await trio.to_thread.run_sync(BlobStore(config.data_dir).clean_temp)
+            if left:
+                log.info("removed %d unfinished upload(s) left by an earlier run", left)
             astore = AsyncStore(store, cache_bytes=config.cache_size)
             clock = self._clock or TrioClock()
             async with trio.open_nursery() as writer:

@@ -129,7 +129,8 @@ OPTIONS: list[tuple[str, str, Callable[[str], Any], str]] = [
         _positive_int,
         "simultaneous connections; more are answered 503",
     ),
-    ("--max-body-size", "max_body_size", _positive_int, "largest request body, bytes (413)"),
+    ("--max-body-size", "max_body_size", _positive_int, "largest JSON request body, bytes (413)"),
+    ("--max-file-size", "max_file_size", parse_size, "largest file upload (413)"),
     ("--max-head-size", "max_head_size", _positive_int, "largest request head, bytes (431)"),
     (
         "--request-timeout",

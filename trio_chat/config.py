@@ -55,7 +55,8 @@ class Config:
 
     # HTTP limits.
     max_head_size: int = 16 * KIB
-    max_body_size: int = 64 * KIB
+    max_body_size: int = 64 * KIB  # JSON bodies
+    max_file_size: int = 5 * MIB  # uploads (POST /files), streamed to disk
     max_connections: int = 10_000
     request_timeout: float = 10.0  # to receive one whole request once it has started
     keepalive_timeout: float = 75.0  # idle time allowed between requests

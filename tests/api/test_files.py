@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 
 import pytest
+import trio
 
 from tests.conftest import register
+from tests.hardening.helpers import Conn
 from trio_chat.api.handlers import WHOLE, byte_range
 
 BYTES = bytes(range(256)) * 40  # 10 KiB
@@ -119,3 +123,82 @@ async def test_types_a_browser_would_run_are_served_as_bytes(chat_server, http, 
     assert response.headers["content-type"] == served
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["content-disposition"].startswith("attachment;")
+
+
+async def raw_upload(server, token: str, head_extra: str, body: bytes | None):
+    """An upload over a raw socket: the head, then (maybe) the body; the first answer."""
+    stream = await trio.open_tcp_stream(server.host, server.port)
+    head = (
+        f"POST /files?name=big.bin HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/octet-stream\r\n{head_extra}\r\n"
+    ).encode()
+    await stream.send_all(head)
+    if body is not None:
+        with contextlib.suppress(trio.BrokenResourceError):
+            await stream.send_all(body)
+    conn = Conn(stream)
+    response = await conn.response()
+    await stream.aclose()
+    return response
+
+
+LIMIT = 5 * 1024 * 1024
+
+
+async def test_uploads_up_to_the_limit_and_not_a_byte_more(chat_server, http):
+    alice = await register(http, "alice")
+    data = os.urandom(LIMIT)
+    ok = await alice.client.post(
+        "/files",
+        content=data,
+        params={"name": "exact.bin"},
+        headers={**alice.auth, "Content-Type": "application/x-thing"},
+    )
+    assert ok.status_code == 201, ok.text
+    body = ok.json()["file"]
+    assert body["size"] == LIMIT and body["sha256"] == hashlib.sha256(data).hexdigest()
+    assert body["content_type"] == "application/x-thing" and body["name"] == "exact.bin"
+    back = await alice.get(f"/files/{body['id']}")
+    assert back.content == data
+    # One byte more, declared: 413 before a byte of the body was sent (no 100 Continue).
+    with trio.fail_after(5):  # were the server waiting for the body, this would not end
+        declared = await raw_upload(
+            chat_server,
+            alice.token,
+            f"Content-Length: {LIMIT + 1}\r\nExpect: 100-continue\r\n",
+            None,
+        )
+    assert declared is not None and declared.status == 413
+
+    # One byte more, chunked: cut at the limit.
+    async def chunks():
+        for i in range(0, LIMIT + 1, 65536):
+            yield data[i : i + 65536] if i + 65536 <= LIMIT else (data + b"x")[i : i + 65536]
+
+    chunked = await alice.client.post(
+        "/files", content=chunks(), params={"name": "over.bin"}, headers=alice.auth
+    )
+    assert chunked.status_code == 413 and chunked.json()["error"]["code"] == "payload_too_large"
+    # Nothing of either was kept.
+    assert len(chat_server.service.core.files.records) == 1
+    assert list((chat_server.service.core.blobs.tmp).iterdir()) == []
+
+
+async def test_upload_errors(chat_server, http):
+    alice = await register(http, "alice")
+    for params, content, code in (
+        ({"name": "empty.txt"}, b"", "invalid_request"),
+        ({}, b"data", "invalid_request"),
+        ({"name": "tab\there"}, b"data", "invalid_request"),
+        ({"name": "x" * 256}, b"data", "invalid_request"),
+        ({"name": "a", "other": "b"}, b"data", "invalid_request"),
+    ):
+        response = await alice.client.post(
+            "/files", content=content, params=params, headers=alice.auth
+        )
+        assert response.status_code == 400, (params, response.text)
+        assert response.json()["error"]["code"] == code
+    anonymous = await http.post("/files", content=b"data", params={"name": "a"})
+    assert anonymous.status_code == 401
+    # Still serving after all that.
+    assert (await alice.get("/status")).status_code == 200

@@ -220,6 +220,22 @@ class Api:
 
     # -- files ----------------------------------------------------------------------------
 
+    async def upload(self, request: Request, user: User, token_hash: str) -> Response:
+        query = _query(request, {"name"})
+        name = query.get("name")
+        if name is None:
+            raise errors.InvalidRequest.field("$.name", "the file's name is required: ?name=")
+        content_type = request.header(b"content-type")
+        assert request.body_stream is not None  # the route streams its body
+        record = await self.service.files.upload(
+            user,
+            name,
+            None if content_type is None else content_type.decode("latin-1"),
+            request.body_stream,
+            self.config.max_file_size,
+        )
+        return Response.json(201, {"file": views.file(record)})
+
     async def download(
         self, request: Request, user: User, token_hash: str, *, file: str
     ) -> Response:
@@ -460,6 +476,14 @@ def build_router(service: ChatService) -> Router:
         router.add(Route(method, path, handler))
     for method, path, authed_handler, long_lived in authed:
         router.add(Route(method, path, api.authed(authed_handler, path), long_lived=long_lived))
+    router.add(
+        Route(
+            "POST",
+            "/files",
+            api.authed(api.upload, "/files"),
+            body_limit=service.config.max_file_size,
+        )
+    )
     return router
 
 

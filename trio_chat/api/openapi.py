@@ -530,6 +530,18 @@ def document(config: Config) -> Schema:
                 requestBody=_body("ReportRequest"),
             )
         },
+        "/files": {
+            "post": _op(
+                f"Upload a file (the raw bytes as the body, at most {config.max_file_size} "
+                "bytes); attach it to messages by id",
+                {"201": _json(_ref("FileResponse"), "stored"), **_errors(400, 413)},
+                parameters=[_query("name", {"type": "string"}, "the file's name, 1-255 chars")],
+                requestBody={
+                    "required": True,
+                    "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                },
+            )
+        },
         "/files/{file}": {
             "get": _op(
                 "Download a file you may see (uploader, or a message carrying it)",

@@ -38,7 +38,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from enum import Enum
 from http import HTTPStatus
 from typing import Protocol
@@ -207,7 +207,20 @@ class HTTPConnection:
         """Receive one request and answer it; False if the connection must close."""
         self._started = time.perf_counter()
         try:
-            request = await self._read_request()
+            request = await self._read_head()
+            route: Route | None = None
+            refused: errors.ChatError | None = None
+            if request is not None:
+                try:
+                    route = self.router.match(request.method, request.path)
+                except errors.ChatError as exc:
+                    refused = exc
+                if route is not None and route.body_limit is not None:
+                    # Streamed to the handler as it arrives, under the route's own limit.
+                    self._check_length(request, route.body_limit)
+                    request.body_stream = self._body_stream(route.body_limit)
+                elif not await self._read_body(request):
+                    request = None
         except h11.RemoteProtocolError as exc:
             await self._send_error_and_close(exc.error_status_hint, str(exc))
             return False
@@ -218,13 +231,19 @@ class HTTPConnection:
             return False
         # Read in the wait's one read: still under the keep-alive deadline, untouched.
         whole = self._phase is _Phase.IDLE
-        try:
-            route = self.router.match(request.method, request.path)
-        except errors.ChatError as exc:
-            await self._send(Response.error(exc), request, whole)
+        if route is None:
+            assert refused is not None
+            await self._send(Response.error(refused), request, whole)
             return True
         self._enter(_Phase.HANDLING, None)
         response = await self._call(route, request)
+        if self.conn.their_state is not h11.DONE:
+            # The handler did not take the whole body (it refused the request first): the
+            # rest cannot be told from a next request, so this answer is the last.
+            response.headers.append(("connection", "close"))
+            self._drain_on_close = True
+            await self._send(response, request, whole=False)
+            return False
         await self._send(response, request, whole)
         return True
 
@@ -248,7 +267,7 @@ class HTTPConnection:
             self._received += len(data)
             self.conn.receive_data(data)
 
-    async def _read_request(self) -> Request | None:
+    async def _read_head(self) -> Request | None:
         # h11's max_incomplete_event_size bounds a head still arriving; one that comes whole
         # in a single read is never "incomplete", so measure what parsing it consumed.
         buffered = len(self.conn.trailing_data[0])
@@ -270,36 +289,72 @@ class HTTPConnection:
             headers=list(event.headers),
             client_address=self._client_address,
         )
-        length = request.header(b"content-length")
-        if length is not None and request.header(b"transfer-encoding") is not None:
+        if (
+            request.header(b"content-length") is not None
+            and request.header(b"transfer-encoding") is not None
+        ):
             # h11 frames such a request by Transfer-Encoding; a proxy in front of us might
             # have framed it by Content-Length, so whatever follows could be a request
             # smuggled past it. RFC 9112 §6.1: close after answering; we refuse it too.
             raise h11.RemoteProtocolError("both Content-Length and Transfer-Encoding", 400)
-        if length is not None and int(length) > self.config.max_body_size:
-            raise errors.PayloadTooLarge(
-                f"the body is {int(length)} bytes; the limit is {self.config.max_body_size}"
-            )
+        return request
+
+    def _check_length(self, request: Request, limit: int) -> None:
+        """413 from a declared Content-Length, before any of the body is read (and before
+        ``100 Continue``, so a client that waits for it never sends the body at all)."""
+        length = request.header(b"content-length")
+        if length is not None and int(length) > limit:
+            raise errors.PayloadTooLarge(f"the body is {int(length)} bytes; the limit is {limit}")
+
+    async def _continue(self) -> None:
         if self.conn.they_are_waiting_for_100_continue:
             await self._send_bytes(
                 self.conn.send(h11.InformationalResponse(status_code=100, headers=[]))
             )
+
+    async def _read_body(self, request: Request) -> bool:
+        """Read a whole (JSON-sized) body into ``request.body``; False if the peer left."""
+        limit = self.config.max_body_size
+        self._check_length(request, limit)
+        await self._continue()
         chunks: list[bytes] = []
         size = 0
         while True:
             event = await self._next_event()
             if isinstance(event, h11.Data):
                 size += len(event.data)
-                if size > self.config.max_body_size:
-                    raise errors.PayloadTooLarge(
-                        f"the body is over the limit of {self.config.max_body_size} bytes"
-                    )
+                if size > limit:
+                    raise errors.PayloadTooLarge(f"the body is over the limit of {limit} bytes")
                 chunks.append(bytes(event.data))
             elif isinstance(event, h11.EndOfMessage):
                 request.body = b"".join(chunks)
-                return request
+                return True
             elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
-                return None
+                return False
+            else:  # pragma: no cover - h11 only yields the above here
+                raise h11.RemoteProtocolError("unexpected event in body", 400)
+
+    async def _body_stream(self, limit: int) -> AsyncIterator[bytes]:
+        """The body as it arrives, for a handler that stores it as it goes (uploads).
+
+        Memory is bounded by one read, whatever the body's size. Each chunk gets
+        ``request_timeout`` to arrive (a slow upload is fine, a stalled one is not); past
+        ``limit`` bytes the handler gets a 413 to answer."""
+        await self._continue()
+        size = 0
+        while True:
+            event = await self._next_event()
+            if isinstance(event, h11.Data):
+                size += len(event.data)
+                if size > limit:
+                    raise errors.PayloadTooLarge(f"the body is over the limit of {limit} bytes")
+                self._enter(_Phase.RECEIVING, self.config.request_timeout)
+                yield bytes(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                self._enter(_Phase.HANDLING, None)
+                return
+            elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+                raise _ClientGone
             else:  # pragma: no cover - h11 only yields the above here
                 raise h11.RemoteProtocolError("unexpected event in body", 400)
 
@@ -523,6 +578,8 @@ async def _answer(handler: Callable[[Request], Awaitable[Response]], request: Re
         return await handler(request)
     except errors.ChatError as exc:
         return Response.error(exc)
+    except _ClientGone:
+        raise  # the peer left while the handler read its body: nobody to answer
     except Exception:
         log.exception("handler failed: %s %s", request.method, request.path)
         return Response.error(errors.ChatError())

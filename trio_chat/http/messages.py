@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -30,6 +30,8 @@ class Request:
     # The peer's IP address as text ("127.0.0.1", "::1"); None when the connection is not a
     # TCP socket. Read once per connection, not per request.
     client_address: str | None = None
+    # For a route that streams its body (uploads): the body, chunk by chunk, as it arrives.
+    body_stream: AsyncIterator[bytes] | None = None
     path: str = attrs.field(init=False)
     query_string: str = attrs.field(init=False)
 

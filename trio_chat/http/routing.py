@@ -30,6 +30,9 @@ class Route:
     # Held open for a long time (long-poll, event streams): the connection watches for the
     # client going away while it runs, and it does not count against the request deadline.
     long_lived: bool = False
+    # Set for a route whose body streams to its handler (request.body_stream) under this
+    # limit, instead of arriving whole under the server's JSON body limit.
+    body_limit: int | None = None
 
     @property
     def is_pattern(self) -> bool:
