@@ -37,7 +37,7 @@ import os
 import pickle
 import shelve
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,15 @@ class StoreDamaged(StoreError):
 
 def _chat_key(chat: str, seq: int) -> str:
     return f"{chat}/{seq}"
+
+
+def _put(shelf: shelve.Shelf[Any], changes: Mapping[str, object]) -> None:
+    """Store each record of ``changes`` under its key; None deletes the key."""
+    for key, record in changes.items():
+        if record is None:
+            shelf.pop(key, None)
+        else:
+            shelf[key] = records.dump(record)
 
 
 class _Shelves:
@@ -212,17 +221,17 @@ class ShelfStore:
         w = self._writer
 
         def body() -> None:
-            users, sessions, states = w["users"], w["sessions"], w["user_states"]
             events, index, meta = w["events"], w["chat_index"], w["meta"]
-            for key, user in batch.users.items():
-                users[key] = records.dump(user)
-            for key, session in batch.sessions.items():
-                if session is None:
-                    sessions.pop(key, None)
-                else:
-                    sessions[key] = records.dump(session)
-            for key, state in batch.user_states.items():
-                states[key] = records.dump(state)
+            for table, changes in (
+                ("users", batch.users),
+                ("sessions", batch.sessions),
+                ("user_states", batch.user_states),
+                ("rooms", batch.rooms),
+                ("files", batch.files),
+                ("scheduled", batch.scheduled),
+                ("client_ids", batch.client_requests),
+            ):
+                _put(w[table], changes)
             for cursor, event in batch.events.items():
                 events[str(cursor)] = records.dump(event)
             for (chat, seq), cursor in batch.chat_index.items():
@@ -234,30 +243,6 @@ class ShelfStore:
             for chat, floor in batch.floors.items():
                 if floor > meta.get(f"floor/{chat}", 0):
                     meta[f"floor/{chat}"] = floor
-            rooms = w["rooms"]
-            for key, room in batch.rooms.items():
-                if room is None:
-                    rooms.pop(key, None)
-                else:
-                    rooms[key] = records.dump(room)
-            files = w["files"]
-            for key, record in batch.files.items():
-                if record is None:
-                    files.pop(key, None)
-                else:
-                    files[key] = records.dump(record)
-            scheduled = w["scheduled"]
-            for key, item in batch.scheduled.items():
-                if item is None:
-                    scheduled.pop(key, None)
-                else:
-                    scheduled[key] = records.dump(item)
-            client_ids = w["client_ids"]
-            for key, made in batch.client_requests.items():
-                if made is None:
-                    client_ids.pop(key, None)
-                else:
-                    client_ids[key] = records.dump(made)
             # Heads only grow: a batch can never make a stored message unreachable.
             for chat, head in batch.heads.items():
                 key = f"head/{chat}"
