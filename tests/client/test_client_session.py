@@ -130,7 +130,9 @@ async def test_command_errors_become_sentences_and_the_session_goes_on():
         "error: cannot reach the server at http://chat.test: connection refused (is the server "
         "running?); your message was NOT sent (try again when the server is back)",
     ]
-    assert [r.url.path for r in fake.requests].count("/send") == 2  # "never" was not sent
+    # The refused connection was tried twice (the retry with the same client_id); "never" was
+    # not sent at all.
+    assert [r.url.path for r in fake.requests].count("/send") == 3
 
 
 async def test_a_live_ban_at_22_00_shows_tomorrows_date_in_the_process_zone():
