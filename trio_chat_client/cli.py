@@ -14,7 +14,7 @@ from typing import Final, NoReturn
 import trio
 
 from .api import DEFAULT_SERVER, ApiClient, normalize_server
-from .auth import authenticate
+from .auth import Relogin, authenticate, clean_device_name, default_device_name
 from .config import TokenStore, default_config_dir
 from .errors import (
     ApiError,
@@ -100,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"server address (default: $TRIO_CHAT_SERVER or {DEFAULT_SERVER})",
         )
         p.add_argument("--user", metavar="NAME", default=default, help="your username")
+        p.add_argument(
+            "--device",
+            metavar="NAME",
+            default=default,
+            help="name of this device in your list of sessions (default: the host name)",
+        )
         p.add_argument(
             "--password-file",
             metavar="PATH",
@@ -196,7 +202,7 @@ async def _run(args: argparse.Namespace) -> int:
     store = TokenStore(args.config_dir or default_config_dir())
     async with ApiClient(args.server) as api:
         notice = _stderr if args.command in ("send", "read", "tail") else _notice_stdout
-        await authenticate(api, store, args.user, _password_source(args), notice)
+        await authenticate(api, store, args.user, _password_source(args), notice, args.device)
         if args.command == "send":
             text = sys.stdin.read().rstrip("\n") if args.text == ["-"] else " ".join(args.text)
             message = await api.send(text, to=args.to)
@@ -210,13 +216,23 @@ async def _run(args: argparse.Namespace) -> int:
         elif args.command == "tail":
             await _tail(api, args.since, _backoff(args))
         else:
-            with open_console(prompt=f"{args.user}> ") as console:
+            async with open_console(prompt=f"{args.user}> ") as console:
                 session = ChatSession(
                     api,
                     args.user,
                     console,
                     on_logout=lambda: store.forget(api.server, args.user),
                     backoff=_backoff(args),
+                )
+                session.relogin = Relogin(
+                    api,
+                    store,
+                    args.user,
+                    args.device,
+                    console.read_password,
+                    session.notice,
+                    session.error,
+                    lambda exc: describe_error(exc, utc_now()),
                 )
                 await session.run()
     return EXIT_OK
@@ -246,6 +262,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.server or os.environ.get("TRIO_CHAT_SERVER") or DEFAULT_SERVER
     )
     args.user = args.user or os.environ.get("TRIO_CHAT_USER")
+    if args.device is None:
+        args.device = default_device_name()
+    elif not clean_device_name(args.device):
+        parser.error("--device must have at least one printable character")
+    else:
+        args.device = clean_device_name(args.device)
     if not args.user:
         if sys.stdin.isatty() and args.command in (None, "chat"):
             args.user = input("username: ").strip()
@@ -255,9 +277,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="replace")
     try:
-        return trio.run(_run, args)
+        try:
+            return trio.run(_run, args)
+        except BaseExceptionGroup as group:
+            # A task nursery (the console's reader) wraps what ended the run; one error is
+            # still one error.
+            raise _sole(group) from None
     except ClientError as exc:
         _stderr(f"trio-chat-client: {describe_error(exc, utc_now())}")
         return exit_code_for(exc)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+
+
+def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one exception inside nested single-member groups, else the group itself."""
+    found: BaseException = group
+    while isinstance(found, BaseExceptionGroup) and len(found.exceptions) == 1:
+        found = found.exceptions[0]
+    return found

@@ -21,7 +21,9 @@ __all__ = [
     "Private",
     "Quit",
     "Report",
+    "Revoke",
     "Say",
+    "Sessions",
     "ShowStatus",
     "parse_command",
 ]
@@ -69,6 +71,16 @@ class ListUsers:
 
 
 @attrs.frozen
+class Sessions:
+    pass
+
+
+@attrs.frozen
+class Revoke:
+    ref: str  # a session id from /sessions, or its first characters
+
+
+@attrs.frozen
 class Help:
     pass
 
@@ -96,6 +108,8 @@ Command = (
     | ShowStatus
     | History
     | ListUsers
+    | Sessions
+    | Revoke
     | Help
     | Logout
     | Quit
@@ -112,6 +126,8 @@ commands:
   /status               who you are, messages left under the rate limit, ban state
   /history [N]          show the last N messages of the common chat (default 20, at most 100)
   /users                the users seen in this session and you (the server has no user list)
+  /sessions             the devices you are signed in on (this one is marked)
+  /revoke ID            sign out the device with session ID (from /sessions; a prefix will do)
   /logout               end this session on the server, forget its token, and quit
   /help                 this text
   /quit                 leave (also Ctrl-D)"""
@@ -156,6 +172,10 @@ def parse_command(line: str) -> Command | None:
         if not user:
             return Invalid("usage: /report USER [REASON]")
         return Report(user.lstrip("@"), reason.strip() or None)
+    if name == "/revoke":
+        if not rest or " " in rest:
+            return Invalid("usage: /revoke ID (the session id shown by /sessions)")
+        return Revoke(rest)
     if name == "/history":
         if not rest:
             return History()
@@ -165,6 +185,8 @@ def parse_command(line: str) -> Command | None:
     simple: dict[str, Command] = {
         "/status": ShowStatus(),
         "/users": ListUsers(),
+        "/sessions": Sessions(),
+        "/devices": Sessions(),
         "/help": Help(),
         "/logout": Logout(),
         "/quit": Quit(),

@@ -33,6 +33,7 @@ from .models import Comment, Message
 __all__ = [
     "UNREAD_SEPARATOR",
     "ShortIds",
+    "chat_label",
     "clean",
     "describe_error",
     "format_clock",
@@ -85,6 +86,17 @@ class ShortIds:
             return matches[0]
         # Unknown: let the server decide (it answers 404 message_not_found).
         return ref[1:] if ref.startswith("#") else ref
+
+
+def chat_label(chat: str, me: str) -> str:
+    """``general`` → ``common chat``; ``dm:alice:bob`` → ``bob`` for alice; others as they are."""
+    if chat == "general":
+        return "common chat"
+    if chat.startswith("dm:"):
+        names = chat.split(":")[1:]
+        others = [n for n in names if n != me.lower()]
+        return clean(others[0] if others else names[0])
+    return clean(chat)
 
 
 def format_clock(when: datetime, now: datetime, tz: tzinfo | None = None) -> str:
@@ -198,6 +210,8 @@ def describe_error(exc: ClientError, now: datetime, tz: tzinfo | None = None) ->
         return {
             "already_reported": "you have already reported this user",
             "username_taken": "that username is already taken",
+            "client_id_conflict": "the server refused a repeated request (its client id was "
+            "already used for something else)",
         }.get(exc.code, exc.message)
     if isinstance(exc, ServerFailureError):
         return f"the server failed ({exc.status} {exc.code}): {exc.message}; try again later"

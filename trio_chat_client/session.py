@@ -8,12 +8,13 @@ the overlaps between those sources harmless.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, tzinfo
 
 import trio
 
 from .api import ApiClient
+from .auth import is_session_refused
 from .commands import (
     HELP,
     Command,
@@ -26,7 +27,9 @@ from .commands import (
     Private,
     Quit,
     Report,
+    Revoke,
     Say,
+    Sessions,
     ShowStatus,
     parse_command,
 )
@@ -40,12 +43,15 @@ from .models import (
     Event,
     Message,
     MessageEvent,
+    ReadEvent,
     UnbannedEvent,
 )
 from .render import (
     HISTORY_SEPARATOR,
     UNREAD_SEPARATOR,
     ShortIds,
+    chat_label,
+    clean,
     describe_error,
     format_clock,
     format_comment,
@@ -72,6 +78,7 @@ class ChatSession:
         clock: Callable[[], datetime] = utc_now,
         tz: tzinfo | None = None,
         backoff: Backoff | None = None,
+        relogin: Callable[[str | None], Awaitable[None]] | None = None,
     ) -> None:
         self.api = api
         self.me = me
@@ -84,10 +91,20 @@ class ChatSession:
         self._clock = clock
         self._tz = tz
         self._backoff = backoff
+        self.relogin = relogin
         self.follower: LiveFollower | None = None
+        self._fatal: ClientError | None = None
+
+    def is_mine(self, author: str) -> bool:
+        """Usernames are case-insensitive: a message from any of our devices is ours."""
+        return author.lower() == self.me.lower()
 
     async def run(self) -> None:
-        """Connect, show what is new, then chat until /quit or end of input."""
+        """Connect, show what is new, then chat until /quit or end of input.
+
+        Raises the :class:`ClientError` that ended it otherwise (a refused session that was
+        not logged in again).
+        """
         result = await self.api.connect()
         # API.md's /connect has no cursor; without one, ask for "the present" right after.
         cursor = result.cursor
@@ -95,12 +112,29 @@ class ChatSession:
             cursor = (await self.api.updates(timeout=0)).cursor
         self._show_connect(result)
         self.follower = LiveFollower(
-            self.api, cursor, self.on_event, self.notice, backoff=self._backoff
+            self.api,
+            cursor,
+            self.on_event,
+            self.notice,
+            backoff=self._backoff,
+            reauthenticate=self.relogin,
         )
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self.follower.run)
-            await self._input_loop()
+            nursery.start_soon(self._until_fatal, self.follower.run, nursery.cancel_scope)
+            await self._until_fatal(self._input_loop, nursery.cancel_scope)
             nursery.cancel_scope.cancel()
+        if self._fatal is not None:
+            raise self._fatal
+
+    async def _until_fatal(
+        self, work: Callable[[], Awaitable[None]], scope: trio.CancelScope
+    ) -> None:
+        # Either task may end the session with an error; it is raised once, not as a group.
+        try:
+            await work()
+        except ClientError as exc:
+            self._fatal = exc
+            scope.cancel()
 
     # -- output -----------------------------------------------------------------------------
 
@@ -161,6 +195,10 @@ class ChatSession:
             )
         elif isinstance(event, UnbannedEvent):
             self.notice("your ban has ended; you can send again")
+        elif isinstance(event, ReadEvent):
+            # Another device of ours read that chat. A line console shows every message as it
+            # comes, so it has no unread marks to clear; the full-screen one does.
+            pass
         # Unknown event types: nothing to show; the follower still advances the cursor.
 
     # -- input ------------------------------------------------------------------------------
@@ -175,11 +213,22 @@ class ChatSession:
                 continue
             if isinstance(command, Quit):
                 return
+            if not await self._execute_logged_in(command):
+                return
+
+    async def _execute_logged_in(self, command: Command) -> bool:
+        """Run a command; if the server refused our session, log in again and run it again."""
+        for first in (True, False):
+            token = self.api.token
             try:
-                if not await self.execute(command):
-                    return
+                return await self.execute(command)
             except ClientError as exc:
+                if first and self.relogin is not None and is_session_refused(exc):
+                    await self.relogin(token)  # raises when no new password was given
+                    continue
                 self.error(self._explain(command, exc))
+                break
+        return True
 
     def _explain(self, command: Command, exc: ClientError) -> str:
         text = describe_error(exc, self._clock(), self._tz)
@@ -223,6 +272,10 @@ class ChatSession:
             for message in messages:
                 self.show_message(message, again=True)
             self.console.show("── end of history ──")
+        elif isinstance(command, Sessions):
+            await self._sessions()
+        elif isinstance(command, Revoke):
+            await self._revoke(command.ref)
         elif isinstance(command, ListUsers):
             others = sorted(self.users - {self.me}, key=str.lower)
             names = ", ".join([f"{self.me} (you)", *others])
@@ -240,18 +293,49 @@ class ChatSession:
             self.error(command.reason)
         return True
 
+    async def _sessions(self) -> None:
+        now = self._clock()
+        found = await self.api.sessions()
+        self.notice(f"you are signed in on {len(found)} device(s), newest first:")
+        for s in found:
+            mark = "  ← this one" if s.current else ""
+            since = format_clock(s.created_at, now, self._tz)
+            seen = format_clock(s.last_seen_at, now, self._tz)
+            self.notice(f"  {s.id}  {clean(s.device)}  signed in {since}, last seen {seen}{mark}")
+        if len(found) > 1:
+            self.notice("/revoke ID signs one of them out")
+
+    async def _revoke(self, ref: str) -> None:
+        found = await self.api.sessions()
+        matches = [s for s in found if s.id == ref] or [s for s in found if s.id.startswith(ref)]
+        if len(matches) != 1:
+            problem = "no session" if not matches else "more than one session"
+            self.error(f"you have {problem} matching {ref!r}; /sessions lists them")
+            return
+        (target,) = matches
+        if target.current:
+            self.error("that is this session; /logout ends it")
+            return
+        await self.api.revoke_session(target.id)
+        self.notice(f"signed out {clean(target.device)} (session {target.id})")
+
     async def _status(self) -> None:
         status = await self.api.status()
         now = self._clock()
         rate = status.rate_limit
         lines = [f"logged in as {status.username} on {self.api.server}"]
-        reset = ""
-        if rate.reset_at is not None:
-            reset = f"; the count resets at {format_clock(rate.reset_at, now, self._tz)}"
-        lines.append(
-            f"common chat: {rate.remaining} of {rate.limit} messages left{reset} "
-            "(private messages are not limited)"
-        )
+        if rate.limit is None:
+            lines.append("common chat: no rate limit on this server")
+        else:
+            reset = ""
+            if rate.reset_at is not None:
+                reset = f"; the count resets at {format_clock(rate.reset_at, now, self._tz)}"
+            lines.append(
+                f"common chat: {rate.remaining} of {rate.limit} messages left{reset} "
+                "(private messages are not limited)"
+            )
+        unread = [f"{chat_label(c, self.me)} {n}" for c, n in status.unread.items() if n]
+        lines.append("unread: " + (", ".join(unread) if unread else "nothing"))
         if status.banned_until is not None:
             lines.append(
                 f"banned from sending until {format_clock(status.banned_until, now, self._tz)}"

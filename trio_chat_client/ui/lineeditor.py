@@ -20,18 +20,23 @@ __all__ = ["EditResult", "LineEditor", "render_incoming", "render_line"]
 ERASE_LINE = "\r\x1b[K"
 
 
-def render_line(prompt: str, buffer: str, cursor: int) -> bytes:
+def render_line(prompt: str, buffer: str, cursor: int, secret: bool = False) -> bytes:
     """Bytes that draw ``prompt + buffer`` on the current line with the cursor at ``cursor``."""
+    if secret:
+        return (ERASE_LINE + prompt).encode("utf-8")  # a password: nothing of it is shown
     back = len(buffer) - cursor
     move = f"\x1b[{back}D" if back > 0 else ""
     return (ERASE_LINE + prompt + buffer + move).encode("utf-8")
 
 
-def render_incoming(prompt: str, buffer: str, cursor: int, line: str) -> bytes:
+def render_incoming(
+    prompt: str, buffer: str, cursor: int, line: str, secret: bool = False
+) -> bytes:
     """Bytes that print ``line`` above the input line and redraw the input line below it."""
     # "\r\n" explicitly: the terminal may run without output post-processing (no ONLCR).
     text = line.replace("\r\n", "\n").replace("\n", "\r\n")
-    return (ERASE_LINE + text + "\r\n").encode("utf-8") + render_line(prompt, buffer, cursor)
+    redraw = render_line(prompt, buffer, cursor, secret)
+    return (ERASE_LINE + text + "\r\n").encode("utf-8") + redraw
 
 
 @attrs.define
@@ -60,6 +65,7 @@ _KEYS = {
 class LineEditor:
     def __init__(self, prompt: str = "> ") -> None:
         self.prompt = prompt
+        self.secret = False  # a password is being typed: show nothing, remember nothing
         self.buffer = ""
         self.cursor = 0
         self.history: list[str] = []
@@ -68,10 +74,10 @@ class LineEditor:
         self._after_cr = False
 
     def render(self) -> bytes:
-        return render_line(self.prompt, self.buffer, self.cursor)
+        return render_line(self.prompt, self.buffer, self.cursor, self.secret)
 
     def render_incoming(self, line: str) -> bytes:
-        return render_incoming(self.prompt, self.buffer, self.cursor, line)
+        return render_incoming(self.prompt, self.buffer, self.cursor, line, self.secret)
 
     def feed(self, text: str) -> EditResult:
         result = EditResult()
@@ -90,7 +96,7 @@ class LineEditor:
             if ch == "\n" and after_cr:
                 return  # the LF of a CRLF (pasted text)
             result.lines.append(self.buffer)
-            if self.buffer.strip():
+            if self.buffer.strip() and not self.secret:
                 self.history.append(self.buffer)
             self._history_pos = len(self.history)
             self.buffer, self.cursor = "", 0
