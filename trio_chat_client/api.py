@@ -184,12 +184,20 @@ class ApiClient:
         return await self._call("GET", "/status", Status)
 
     async def send(
-        self, text: str, to: str | None = None, *, client_id: str | None = None
+        self,
+        text: str,
+        to: str | None = None,
+        *,
+        chat: str | None = None,
+        client_id: str | None = None,
     ) -> Message:
-        """Send once, even across a lost answer: see :meth:`_write`."""
+        """Send to the common chat, to user ``to``, or to ``chat`` (a room, when the server
+        has them); once, even across a lost answer: see :meth:`_write`."""
         body: dict[str, Any] = {"text": text, "client_id": client_id or new_client_id()}
         if to is not None:
             body["to"] = to
+        if chat is not None:
+            body["chat"] = chat
         response = await self._write("/send", body)
         return self._field(response, "message", Message)
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import Final, Protocol
 
 import trio
 
 from .api import ApiClient
 from .config import TokenStore
-from .errors import ClientError, ConflictError, UnauthorizedError
+from .errors import ClientError, UnauthorizedError
+from .models import Session
 
 __all__ = [
     "DEVICE_MAX",
     "MissingPasswordError",
+    "PasswordSource",
     "Relogin",
     "authenticate",
     "default_device_name",
@@ -25,6 +27,7 @@ __all__ = [
 DEVICE_MAX: Final = 64  # API.md: a device name is 1-64 printable characters
 FALLBACK_DEVICE: Final = "trio-chat-client"
 RELOGIN_TRIES: Final = 3
+LOGIN_TRIES: Final = 2  # a person who mistypes the password at start-up gets a second try
 
 
 def default_device_name(hostname: str | None = None) -> str:
@@ -67,44 +70,96 @@ class LoginAbandonedError(UnauthorizedError):
         )
 
 
+class PasswordSource(Protocol):
+    """Where passwords come from: ``ask()`` one (None: none available); ``interactive``: a
+    person types them, so a typo may be tried again and a new one is asked for twice."""
+
+    interactive: bool
+
+    async def ask(self, prompt: str) -> str | None: ...
+
+
 async def authenticate(
     api: ApiClient,
     store: TokenStore,
     username: str,
-    get_password: Callable[[], Awaitable[str | None]],
+    passwords: PasswordSource,
     notice: Callable[[str], None],
     device: str | None = None,
-) -> None:
-    """Leave ``api`` holding a working token for ``username``, saved in ``store``.
+    *,
+    register: bool = False,
+) -> str:
+    """Leave ``api`` holding a working token for ``username``, saved in ``store``; return the
+    name as the server spells it.
 
-    A new name is registered on the spot (and said so); a known name with a wrong password is
-    ``bad_credentials``.
+    Logging in never creates an account: a mistyped name must not become a new one. With
+    ``register`` the account is created (a person types the new password twice). A person
+    who mistypes the password gets a second try.
     """
-    token = store.get(api.server, username)
-    if token is not None:
-        api.token = token
-        try:
-            status = await api.status()
-        except UnauthorizedError:
-            store.forget(api.server, username)
-            api.token = None
-            notice("the saved session is no longer valid; logging in again")
-        else:
-            if status.username.lower() == username.lower():
-                return
-            api.token = None
-    password = await get_password()
+    if not register:
+        token = store.get(api.server, username)
+        if token is not None:
+            api.token = token
+            try:
+                status = await api.status()
+            except UnauthorizedError:
+                store.forget(api.server, username)
+                api.token = None
+                notice("the saved session is no longer valid; logging in again")
+            else:
+                if status.username.lower() == username.lower():
+                    return status.username
+                api.token = None
+    prompt = f"password for {username} at {api.server}: "
+    if register:
+        session = await _register(api, username, passwords, device)
+        notice(f"registered a new account {session.username!r} on {api.server}")
+    else:
+        tries = LOGIN_TRIES if passwords.interactive else 1
+        for attempt in range(1, tries + 1):
+            password = await passwords.ask(prompt)
+            if password is None:
+                raise MissingPasswordError(username)
+            try:
+                session = await api.login(username, password, device)
+                break
+            except UnauthorizedError as exc:
+                if exc.code != "bad_credentials":
+                    raise
+                if attempt == tries:
+                    raise BadCredentialsError() from None
+                notice("wrong username or password; try again")
+    store.put(api.server, username, session.token)
+    return session.username
+
+
+async def _register(
+    api: ApiClient, username: str, passwords: PasswordSource, device: str | None
+) -> Session:
+    password = await passwords.ask(f"new password for {username} at {api.server}: ")
     if password is None:
         raise MissingPasswordError(username)
-    try:
-        session = await api.login(username, password, device)
-    except UnauthorizedError as login_error:
-        try:
-            session = await api.register(username, password, device)
-        except ConflictError:
-            raise login_error from None  # the name exists: the password was wrong
-        notice(f"registered a new account {username!r} on {api.server}")
-    store.put(api.server, username, session.token)
+    if passwords.interactive:
+        again = await passwords.ask("the same password again: ")
+        if again != password:
+            raise PasswordMismatchError()
+    return await api.register(username, password, device)
+
+
+class BadCredentialsError(UnauthorizedError):
+    """The last password tried was wrong (the server said ``bad_credentials``)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            401,
+            "login_failed",
+            "wrong username or password (a new account is made with --register)",
+        )
+
+
+class PasswordMismatchError(UnauthorizedError):
+    def __init__(self) -> None:
+        super().__init__(401, "password_mismatch", "the two passwords differ; no account was made")
 
 
 class Relogin:

@@ -223,6 +223,12 @@ def _structure_updates(value: Any, _: Any) -> Updates:
     )
 
 
+def _unstructure_time(value: datetime) -> str:
+    # As the API writes timestamps (scripts' --json output passes them on).
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+converter.register_unstructure_hook(datetime, _unstructure_time)
 converter.register_structure_hook(Status, _structure_status)
 converter.register_structure_hook(Updates, _structure_updates)
 converter.register_structure_hook(Event, structure_event)

@@ -15,6 +15,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import httpx
 import pytest
 import trio
 
@@ -168,6 +169,21 @@ def client_zone() -> Zone:
     return zone_where_it_is(12)
 
 
+async def ensure_account(url: str, user: str, password: str | None) -> None:
+    """The client logs in and never registers by itself (only with --register): tests that
+    are not about accounts start from an existing one."""
+    async with httpx.AsyncClient(base_url=url) as http:
+        body = {"username": user, "password": password or "password1"}
+        try:
+            response = await http.post("/register", json=body)
+        except httpx.ConnectError:
+            return  # the server is down: the test is about that
+        assert response.status_code in (201, 409), response.text
+        if response.status_code == 201:  # leave no session behind: tests count them
+            token = response.json()["token"]
+            await http.post("/logout", headers={"Authorization": f"Bearer {token}"})
+
+
 StartClient = Callable[..., Awaitable[Client]]
 
 
@@ -185,6 +201,8 @@ async def start_client(
         password: str = "password1",
         zone: Zone = client_zone,
     ) -> Client:
+        if "--register" not in args:
+            await ensure_account(server.url, user, password)
         cmd = [PYTHON, "-m", "trio_chat_client", "--server", server.url, "--user", user,
                "--config-dir", str(tmp_path / "config" / user), *args]  # fmt: skip
         process = await trio.lowlevel.open_process(
@@ -219,6 +237,8 @@ def run_client(tmp_path: Path, client_zone: Zone) -> RunClient:
         password: str | None = "password1",
         zone: Zone = client_zone,
     ) -> subprocess.CompletedProcess[bytes]:
+        if "--register" not in args:
+            await ensure_account(url, user, password)
         cmd = [PYTHON, "-m", "trio_chat_client", "--server", url, "--user", user,
                "--config-dir", str(tmp_path / "config" / user), *args]  # fmt: skip
         env = _env(TZ=zone.tz)

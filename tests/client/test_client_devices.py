@@ -185,7 +185,7 @@ async def test_own_messages_from_another_device_look_like_own_messages(start_ser
     async with httpx.AsyncClient(base_url=server.url) as http:
         await (await sign_in(http, "alice", "phone")).send("from the phone")
     other = await alice.expect("from the phone")
-    shape = r"\[\d\d:\d\d\] #\d+ alice: from the "
+    shape = r"\[\d\d:\d\d\] #\S+ alice: from the "
     assert re.fullmatch(shape + "laptop", own) and re.fullmatch(shape + "phone", other)
     assert await alice.quit() == 0
 

@@ -13,12 +13,23 @@ NOW = datetime(2026, 11, 26, 13, 53, tzinfo=UTC)
 
 
 class FakeConsole:
+    shows_everything = True  # as the line console
+
     def __init__(self, lines):
         self.inputs = list(lines)
         self.output: list[str] = []
 
     def show(self, line):
-        self.output.append(line)
+        self.output.append(line.text)
+
+    def show_older(self, chat, lines):
+        self.output.extend(line.text for line in lines)
+
+    def changed(self):
+        pass
+
+    async def read_password(self, prompt):
+        return None
 
     async def read_line(self):
         await trio.sleep(0)
@@ -58,13 +69,13 @@ async def test_start_shows_history_then_marked_unread_then_chats():
             await session.run()
     assert console.output == [
         "── history ──",
-        "[13:53] #1 alice: old",
+        "[13:53] #m1 alice: old",
         "── unread ──",
-        "[13:53] #2 alice: new",
-        "[13:53] #3 bob → me (private): psst",
+        "[13:53] #m2 alice: new",
+        "[13:53] #m3 bob → me (private): psst",
         "── end of unread ──",
         "* connected to http://chat.test as me; type /help for commands",
-        "[13:53] #4 me: yo",
+        "[13:53] #m4 me: yo",
         "* users seen in this session: me (you), alice, bob (the server has no user list)",
     ]
     # The cursor came with /connect, so no extra /updates call was needed.
@@ -101,9 +112,9 @@ async def test_each_message_and_comment_is_shown_once_whoever_delivers_it():
         )
     )
     assert console.output == [
-        "[13:53] #1 alice: hi",
-        "[13:53]   ↳ bob on #1: +1",
-        "[13:53]   ↳ bob on #1: wow",
+        "[13:53] #m1 alice: hi",
+        "[13:53]   ↳ bob on #m1: +1",
+        "[13:53]   ↳ bob on #m1: wow",
     ]
     await session.api.aclose()
 
@@ -117,7 +128,7 @@ async def test_command_errors_become_sentences_and_the_session_goes_on():
             httpx.ConnectError("Connection refused"))  # fmt: skip
     fake.on("POST", "/comment", error(404, "message_not_found", "there is no message 'x'"))
     session, console = session_with(
-        fake, ["/msg zed hi", "/comment #9 +1", "/history 0", "offline?", "/quit", "never"]
+        fake, ["/msg zed hi", "/comment #m9 +1", "/history 0", "offline?", "/quit", "never"]
     )
     async with session.api:
         with trio.fail_after(5):
@@ -125,7 +136,7 @@ async def test_command_errors_become_sentences_and_the_session_goes_on():
     errors = [line for line in console.output if line.startswith("error:")]
     assert errors == [
         "error: there is no user 'zed'; your message was not sent",
-        "error: there is no message #9 (or it is not visible to you); your message was not sent",
+        "error: there is no message #m9 (or it is not visible to you); your message was not sent",
         "error: usage: /history [N], with N from 1 to 100",
         "error: cannot reach the server at http://chat.test: connection refused (is the server "
         "running?); your message was NOT sent (try again when the server is back)",

@@ -1,36 +1,28 @@
-"""The two consoles: a raw-mode terminal with a line editor, and plain lines for pipes.
+"""The line console, for pipes and dumb terminals, and what both consoles share.
 
-Both offer ``show(line)`` (print a line of output, from any task), ``await read_line()``
-(the next line typed, ``None`` at end of input) and ``await read_password(prompt)``. The chat
-session does not know which it has. Each console reads its input in a task of its own and hands
-completed lines to an :class:`InputRouter`, which gives a waiting password request priority
-over the command loop.
+The line console prints each :class:`~trio_chat_client.render.Line` as it comes and reads input
+a line at a time (``ui.tui`` is the full-screen console). Each console reads its input in a
+task of its own and hands completed input to an :class:`InputRouter`, which gives a waiting
+password request priority over the command loop.
 """
 
 from __future__ import annotations
 
 import codecs
-import contextlib
 import os
-import sys
-import termios
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import BinaryIO, Protocol, TextIO
+from collections.abc import Callable
+from typing import BinaryIO, Final, TextIO
 
 import trio
 
-from .lineeditor import ERASE_LINE, LineEditor
+from ..render import Line
 
-__all__ = ["Console", "InputRouter", "PlainConsole", "RawConsole", "open_console"]
+__all__ = ["InputRouter", "PlainConsole"]
 
-
-class Console(Protocol):
-    def show(self, line: str) -> None: ...
-
-    async def read_line(self) -> str | None: ...
-
-    async def read_password(self, prompt: str) -> str | None: ...
+# On a terminal, lines that follow one another within this time were pasted together, not
+# typed: they are one message (a pasted "/msg alice …" must not spill into the common chat).
+PASTE_GAP: Final = 0.03
 
 
 class InputRouter:
@@ -93,20 +85,32 @@ class InputRouter:
 
 
 class PlainConsole:
-    """Line in, line out: what scripts and the end-to-end tests drive through pipes."""
+    """Line in, line out: what scripts, pipes and dumb terminals get."""
+
+    shows_everything = True
 
     def __init__(self, stdin: BinaryIO, stdout: TextIO) -> None:
         self._stdin = stdin
         self._stdout = stdout
         self._input = InputRouter(self._ask)
 
-    def show(self, line: str) -> None:
-        self._stdout.write(line + "\n")
+    def print(self, text: str) -> None:
+        self._stdout.write(text + "\n")
         self._stdout.flush()  # a reader on the other end of a pipe is waiting for this line
+
+    def show(self, line: Line) -> None:
+        self.print(line.text)
+
+    def show_older(self, chat: str, lines: list[Line]) -> None:
+        for line in lines:
+            self.print(line.text)
+
+    def changed(self) -> None:
+        pass  # nothing on screen shows state
 
     def _ask(self, prompt: str | None) -> None:
         if prompt is not None:
-            self.show(prompt)
+            self.print(prompt)
 
     async def read_line(self) -> str | None:
         return await self._input.line()
@@ -121,120 +125,46 @@ class PlainConsole:
         ``readline()`` in a thread: a thread left blocked in ``readline()`` after ``/quit``
         holds stdin's lock and aborts the interpreter at exit. Regular files and
         ``/dev/null`` cannot be waited for (epoll refuses them) and never block anyway.
+        On a terminal, lines that arrive together (a paste) are handed on as one input.
         """
         fd = self._stdin.fileno()
+        terminal = os.isatty(fd)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         pollable = True
         pending = ""
+        lines: list[str] = []
         try:
             while True:
                 if pollable:
                     try:
-                        await trio.lowlevel.wait_readable(fd)
+                        if terminal and lines:
+                            with trio.move_on_after(PASTE_GAP) as waited:
+                                await trio.lowlevel.wait_readable(fd)
+                            if waited.cancelled_caught:
+                                self._input.put("\n".join(lines))
+                                lines = []
+                                continue
+                        else:
+                            await trio.lowlevel.wait_readable(fd)
                     except OSError:
                         pollable = False
                 await trio.lowlevel.checkpoint()
                 data = os.read(fd, 65536)
                 if not data:
                     break
-                *lines, pending = (pending + decoder.decode(data)).split("\n")
-                for line in lines:
-                    self._input.put(line.rstrip("\r"))
+                *complete, pending = (pending + decoder.decode(data)).split("\n")
+                lines.extend(line.rstrip("\r") for line in complete)
+                if not terminal:
+                    for line in lines:
+                        self._input.put(line)
+                    lines = []
             pending += decoder.decode(b"", final=True)
             if pending:
-                self._input.put(pending.rstrip("\r"))
-        finally:
-            self._input.close()
-
-
-class RawConsole:
-    """A terminal in raw mode; incoming lines are printed above the line being typed."""
-
-    def __init__(self, fd: int, stdout: BinaryIO, prompt: str = "> ") -> None:
-        self._fd = fd
-        self._out = stdout
-        self.editor = LineEditor(prompt)
-        self._prompt = prompt
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._input = InputRouter(self._ask)
-
-    def _write(self, data: bytes) -> None:
-        self._out.write(data)
-        self._out.flush()
-
-    def show(self, line: str) -> None:
-        self._write(self.editor.render_incoming(line))
-
-    @contextlib.contextmanager
-    def raw_mode(self) -> Iterator[None]:
-        saved = termios.tcgetattr(self._fd)
-        mode = termios.tcgetattr(self._fd)
-        # No line discipline: we get every key at once, and we echo it ourselves.
-        mode[0] &= ~(termios.ICRNL | termios.INLCR | termios.IGNCR | termios.IXON)
-        # ISIG off too: Ctrl-C arrives as a byte and quits cleanly via the editor.
-        mode[3] &= ~(termios.ECHO | termios.ICANON | termios.ISIG | termios.IEXTEN)
-        mode[6][termios.VMIN] = 1
-        mode[6][termios.VTIME] = 0
-        termios.tcsetattr(self._fd, termios.TCSAFLUSH, mode)
-        try:
-            self._write(self.editor.render())
-            yield
-        finally:
-            termios.tcsetattr(self._fd, termios.TCSADRAIN, saved)
-            self._write(b"\r\n")
-
-    def _ask(self, prompt: str | None) -> None:
-        # A password is typed on the input line, under its own prompt, and never echoed.
-        self.editor.prompt = self._prompt if prompt is None else prompt
-        self.editor.secret = prompt is not None
-        self._write(self.editor.render())
-
-    async def read_line(self) -> str | None:
-        return await self._input.line()
-
-    async def read_password(self, prompt: str) -> str | None:
-        return await self._input.secret(prompt)
-
-    async def pump(self) -> None:
-        """Read keys into the line editor, and completed lines into the router."""
-        try:
-            while True:
-                # The fd stays blocking (it is shared with stdout on a terminal); we only read
-                # after poll says there is data, so os.read() returns at once.
-                await trio.lowlevel.wait_readable(self._fd)
-                data = os.read(self._fd, 4096)
-                if not data:
-                    return
-                result = self.editor.feed(self._decoder.decode(data))
-                out = b""
-                for line in result.lines:
-                    secret = self._input.secret_wanted
-                    # Commands stay visible above their output; chat text is shown when sent.
-                    shown = line.startswith("/") and not secret
-                    text = self.editor.prompt + line + "\r\n" if shown else ""
-                    out += (ERASE_LINE + text).encode("utf-8")
+                lines.append(pending.rstrip("\r"))
+            if lines and terminal:
+                self._input.put("\n".join(lines))
+            else:
+                for line in lines:
                     self._input.put(line)
-                if result.lines or result.redraw:
-                    out += self.editor.render()
-                if out:
-                    self._write(out)
-                if result.eof:
-                    return
         finally:
             self._input.close()
-
-
-@contextlib.asynccontextmanager
-async def open_console(prompt: str = "> ") -> AsyncIterator[Console]:
-    """A raw-mode console when stdin and stdout are a terminal, else a plain one."""
-    async with trio.open_nursery() as nursery:
-        if sys.stdin.isatty() and sys.stdout.isatty():
-            raw = RawConsole(sys.stdin.fileno(), sys.stdout.buffer, prompt)
-            with raw.raw_mode():
-                nursery.start_soon(raw.pump)
-                yield raw
-        else:
-            plain = PlainConsole(sys.stdin.buffer, sys.stdout)
-            nursery.start_soon(plain.pump)
-            yield plain
-        nursery.cancel_scope.cancel()
