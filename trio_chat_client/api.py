@@ -22,6 +22,7 @@ import trio
 from .errors import (
     ClientError,
     ConnectionLostError,
+    NotTrioChatError,
     ProtocolViolationError,
     ServerUnreachableError,
     error_for_status,
@@ -50,6 +51,8 @@ REQUEST_TIMEOUT: Final = 10.0
 # The server sends a keep-alive comment at least every 15 s (API.md), so three missed ones mean
 # the stream is dead even if TCP has not noticed (half-open connection after a crash).
 STREAM_READ_TIMEOUT: Final = 45.0
+# Error answers that come from a proxy in front of the server rather than from the server.
+GATEWAY_STATUSES: Final = frozenset({502, 503, 504})
 
 T = TypeVar("T")
 
@@ -363,18 +366,25 @@ class ApiClient:
     def _error(self, response: httpx.Response) -> ClientError:
         code = f"http_{response.status_code}"
         message = response.reason_phrase or "error"
-        extras: dict[str, Any] = {}
         try:
             body = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             body = None
-        if isinstance(body, dict) and isinstance(body.get("error"), dict):
-            error = dict(body["error"])
-            code = str(error.pop("code", code))
-            message = str(error.pop("message", message))
-            extras = error
+        if not (isinstance(body, dict) and isinstance(body.get("error"), dict)):
+            if response.status_code in GATEWAY_STATUSES:
+                # A proxy in front of a server that is down or restarting: try again later.
+                return error_for_status(response.status_code, code, message, {}, {})
+            # Every error of a trio-chat server has the {"error": {...}} body (API.md §1.3).
+            return NotTrioChatError(
+                f"the server at {self.server} does not look like a trio-chat server: "
+                f"{response.request.method} {response.request.url.path} answered "
+                f"{response.status_code} {message} (check --server)"
+            )
+        error = dict(body["error"])
+        code = str(error.pop("code", code))
+        message = str(error.pop("message", message))
         return error_for_status(
-            response.status_code, code, message, extras, dict(response.headers.items())
+            response.status_code, code, message, error, dict(response.headers.items())
         )
 
 

@@ -25,6 +25,7 @@ from .errors import (
     ClientError,
     ConflictError,
     NotFoundError,
+    NotTrioChatError,
     ProtocolViolationError,
     RateLimitedError,
     ServerFailureError,
@@ -265,6 +266,8 @@ def describe_error(exc: ClientError, now: datetime, tz: tzinfo | None = None) ->
     if isinstance(exc, ServerUnreachableError):
         return str(exc)
     if isinstance(exc, ProtocolViolationError):
+        if isinstance(exc, NotTrioChatError):
+            return str(exc)
         return f"the server answered something this client does not understand: {exc}"
     if not isinstance(exc, ApiError):
         return str(exc)
@@ -300,6 +303,8 @@ def describe_error(exc: ClientError, now: datetime, tz: tzinfo | None = None) ->
             "the server does not accept this session any more (logged out, or the token was "
             "revoked); start the client again to log in"
         )
+    if isinstance(exc, BadRequestError) and exc.code == "invalid_cursor":
+        return exc.message
     if isinstance(exc, BadRequestError):
         details = "; ".join(f"{p.removeprefix('$.')}: {m}" for p, m in exc.fields)
         return f"the server rejected the request: {details or exc.message}"

@@ -424,7 +424,12 @@ class ChatSession:
         if isinstance(command, Say):
             await self._send(command.text, self.views.current)
         elif isinstance(command, Private):
-            self.show_message(await self.api.send(command.text, to=command.to))
+            message = await self.api.send(command.text, to=command.to)
+            self.show_message(message)
+            chat = self.views.chat_of(message)
+            if chat != self.views.focused and not self.console.shows_everything:
+                position = self.views.index(chat) + 1
+                self.notice(f"sent privately to {message.to} (it is in view {position})")
         elif isinstance(command, Query):
             self._query(command.user)
         elif isinstance(command, CommentOn):

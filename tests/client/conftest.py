@@ -19,6 +19,7 @@ import httpx
 import pytest
 import trio
 
+from tests.client.terminal import Terminal, terminal_env
 from tests.client.zones import Zone, zone_where_it_is
 
 PYTHON = sys.executable
@@ -255,3 +256,37 @@ def run_client(tmp_path: Path, client_zone: Zone) -> RunClient:
             )
 
     return run
+
+
+StartTerminal = Callable[..., Awaitable[Terminal]]
+
+
+@pytest.fixture
+async def start_tui(tmp_path: Path, client_zone: Zone) -> AsyncIterator[StartTerminal]:
+    """``await start_tui(server, user, *args, rows=16, cols=60)`` → the interactive client on a
+    pseudo-terminal (the full-screen chat), its screen read through a terminal emulator."""
+    started: list[Terminal] = []
+
+    async def start(
+        server: Server,
+        user: str,
+        *args: str,
+        rows: int = 16,
+        cols: int = 60,
+        password: str | None = "password1",
+        env: dict[str, str] | None = None,
+    ) -> Terminal:
+        if "--register" not in args:
+            await ensure_account(server.url, user, password)
+        argv = [PYTHON, "-m", "trio_chat_client", "--server", server.url, "--user", user,
+                "--config-dir", str(tmp_path / "config" / user), *args]  # fmt: skip
+        extra = {"TZ": client_zone.tz, **(env or {})}
+        if password is not None:
+            extra["TRIO_CHAT_PASSWORD"] = password
+        terminal = Terminal(argv, terminal_env(extra), rows=rows, cols=cols)
+        started.append(terminal)
+        return terminal
+
+    yield start
+    for terminal in started:
+        terminal.kill()

@@ -12,6 +12,7 @@ from trio_chat_client.errors import (
     ConflictError,
     ConnectionLostError,
     NotFoundError,
+    NotTrioChatError,
     ProtocolViolationError,
     RateLimitedError,
     ServerFailureError,
@@ -333,3 +334,14 @@ def test_read_events_and_client_ids_are_read():
     raw = {"type": "message", "cursor": "4", "message": message("m2", client_id="k")}
     with_id = structure_event(raw)
     assert isinstance(with_id, MessageEvent) and with_id.message.client_id == "k"
+
+
+async def test_an_error_without_a_trio_chat_body_is_not_a_trio_chat_server():
+    fake = FakeServer()
+    fake.on("POST", "/login", httpx.Response(404, text="<html>Not Found</html>"))
+    fake.on("GET", "/status", httpx.Response(501, text="Unsupported method"))
+    async with fake.client() as api:
+        with pytest.raises(NotTrioChatError, match="does not look like a trio-chat server"):
+            await api.login("alice", "pw")
+        with pytest.raises(NotTrioChatError, match="answered 501"):
+            await api.status()

@@ -5,7 +5,14 @@ import trio
 
 from tests.client.client_fakes import FakeServer, comment, error, message
 from tests.client.zones import BAKER_ISLAND, local_zone
-from trio_chat_client.models import BannedEvent, Comment, CommentEvent, MessageEvent, converter
+from trio_chat_client.models import (
+    BannedEvent,
+    Comment,
+    CommentEvent,
+    MessageEvent,
+    ReadEvent,
+    converter,
+)
 from trio_chat_client.models import Message as MessageObj
 from trio_chat_client.session import ChatSession
 
@@ -157,4 +164,42 @@ async def test_a_live_ban_at_22_00_shows_tomorrows_date_in_the_process_zone():
         "* you are banned from sending until Nov 27 02:00 (4 h from now) because other users "
         "reported you; you can still read"
     ]
+    await session.api.aclose()
+
+
+class ScreenConsole(FakeConsole):
+    shows_everything = False  # as the full-screen console: one conversation in view
+
+    def __init__(self, lines):
+        super().__init__(lines)
+        self.changes = 0
+
+    def changed(self):
+        self.changes += 1
+
+
+async def test_unread_marks_per_conversation_cleared_by_viewing_or_another_device():
+    fake = FakeServer()
+    fake.on("POST", "/read", httpx.Response(204))
+    console = ScreenConsole([])
+    session = ChatSession(fake.client(), "Me", console, clock=lambda: NOW, tz=UTC)
+    views = session.views
+    session.on_event(MessageEvent("1", msg("m1", author="bob", to="me", chat="dm:bob:me")))
+    session.on_event(MessageEvent("2", msg("m2", author="bob", to="me", chat="dm:bob:me")))
+    session.on_event(MessageEvent("3", msg("m3", author="carol", text="hi all")))
+    session.on_event(MessageEvent("4", msg("m4", author="ME", to="bob", chat="dm:bob:me")))
+    private = views.get("dm:bob:me")
+    assert (private.title, private.unread, private.alert) == ("bob", 2, True)
+    assert views.get("general").unread == 0  # in view
+    # Another device read up to m1: only m2 is left (m4 is ours, never unread).
+    session.on_event(ReadEvent("5", chat="dm:bob:me", up_to="m1"))
+    assert (private.unread, private.alert) == (1, True)
+    session.on_event(ReadEvent("6", chat="dm:bob:me", up_to="m4"))
+    assert (private.unread, private.alert) == (0, False)
+    # Viewing a conversation clears its marks and tells the server, for the other devices.
+    session.on_event(MessageEvent("7", msg("m5", author="bob", to="me", chat="dm:bob:me")))
+    assert private.unread == 1
+    session.focus("dm:bob:me")
+    # (general was in view when carol wrote: seen at once.)
+    assert private.unread == 0 and session._reads == {"general": "m3", "dm:bob:me": "m5"}
     await session.api.aclose()

@@ -197,7 +197,6 @@ class TuiConsole:
         self._input = InputRouter(self._ask)
         self.edit = InputLine(self)
         self.status = urwid.Text("", wrap="clip")
-        self._hint: str | None = None
         self._caption = "> "
         footer = urwid.Pile([urwid.AttrMap(self.status, "status"), self.edit])
         self.frame = ChatFrame(self, urwid.ListBox(urwid.SimpleFocusListWalker([])), footer)
@@ -263,8 +262,6 @@ class TuiConsole:
             markup.append((style, label))
         state = "live" if self._controller.live else "reconnecting…"
         markup.append(("status", f" │ {state}"))
-        if self._hint:
-            markup.append(("status", f" │ {self._hint}"))
         self.status.set_text(markup)
         if not self.edit.secret:
             self._caption = f"{views.current.label()}> "
@@ -284,7 +281,6 @@ class TuiConsole:
         if not secret:
             self.edit.remember(text)
         self.edit.set_edit_text("")
-        self._hint = None
         self._input.put(text)
         self.changed()
 
@@ -292,8 +288,7 @@ class TuiConsole:
         self._input.close()
 
     def hint(self, text: str) -> None:
-        self._hint = text
-        self.changed()
+        self.show(Line(f"* {text}", "notice"))
 
     def switch(self, position: int) -> None:
         conversation = self.controller().views.at(position)
