@@ -227,7 +227,7 @@ class TuiConsole:
         walker = self._walker(chat)
         listbox = self._listboxes[chat]
         at_bottom = not walker or listbox.focus_position == len(walker) - 1
-        walker.append(urwid.Text(line.markup()))
+        walker.append(_widget(line))
         if at_bottom:
             listbox.set_focus(len(walker) - 1)
         if line.alert:
@@ -237,7 +237,7 @@ class TuiConsole:
     def show_older(self, chat: str, lines: list[Line]) -> None:
         walker = self._walker(chat)
         # Inserted above what is shown; the walker keeps its focus on the same line.
-        walker[0:0] = [urwid.Text(line.markup()) for line in lines]
+        walker[0:0] = [_widget(line) for line in lines]
         self.redraw()
 
     def changed(self) -> None:
@@ -246,7 +246,7 @@ class TuiConsole:
         views = self._controller.views
         if self._listboxes.get(views.focused) is not self.frame.body:
             self._show_view(views.focused)
-        markup: list[Any] = [("status", f" {self.who} │")]
+        markup: list[Any] = []
         for position, conversation in enumerate(views, start=1):
             style = "tab"
             label = f" {position}:{conversation.label()}"
@@ -261,7 +261,8 @@ class TuiConsole:
                 label += f"({conversation.unread})"
             markup.append((style, label))
         state = "live" if self._controller.live else "reconnecting…"
-        markup.append(("status", f" │ {state}"))
+        # The conversations first: on a narrow terminal the end of the line is cut off.
+        markup.append(("status", f" │ {state} │ {self.who}"))
         self.status.set_text(markup)
         if not self.edit.secret:
             self._caption = f"{views.current.label()}> "
@@ -394,6 +395,19 @@ class TuiConsole:
         self.loop.event_loop.alarm(0, leave)
 
 
+def _widget(line: Line) -> urwid.Widget:
+    """A line of the scrollback; a message's text wraps under itself, not under its time."""
+    markup = line.markup()
+    prefix = 0
+    while prefix < len(markup) and markup[prefix][0] in ("time", "ref"):
+        prefix += 1
+    if line.kind not in ("message", "comment") or not 0 < prefix < len(markup):
+        return urwid.Text(markup)
+    head = markup[:prefix]
+    width = sum(urwid.util.calc_width(text, 0, len(text)) for _, text in head)
+    return urwid.Columns([(width, urwid.Text(head)), urwid.Text(markup[prefix:])])
+
+
 @contextlib.asynccontextmanager
 async def open_tui(who: str, *, colours: bool | None = None) -> AsyncIterator[TuiConsole]:
     """Run the full-screen console for the duration of the block; the terminal is restored
@@ -426,6 +440,8 @@ async def open_tui(who: str, *, colours: bool | None = None) -> AsyncIterator[Tu
             async def run_screen() -> None:
                 try:
                     await event_loop.run_async()
+                except urwid.InputClosedError:
+                    pass  # the terminal went away (hung up): the chat ends with it
                 finally:
                     tui.end_of_input()  # the screen ended first (it cannot now): so does the chat
 
