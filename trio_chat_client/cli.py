@@ -38,6 +38,7 @@ from .models import (
     MessageEvent,
     ReadEvent,
     UnbannedEvent,
+    UnknownEvent,
     converter,
 )
 from .render import (
@@ -386,7 +387,7 @@ def _as_json(event: Event | Message) -> dict[str, Any]:
     """The API's own JSON for a message or an event (timestamps as the API writes them)."""
     if isinstance(event, Message):
         return {"type": "message", "message": converter.unstructure(event)}
-    if hasattr(event, "data") and isinstance(event.data, dict):  # an event type unknown here
+    if isinstance(event, UnknownEvent):  # passed on as the server sent it
         return dict(event.data)
     kind = {
         MessageEvent: "message",

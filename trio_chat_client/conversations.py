@@ -9,6 +9,8 @@ at yet (unread marks), clear those marks when another device reports it read up 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import attrs
 
 from .models import GENERAL, Message
@@ -43,9 +45,6 @@ class Conversation:
     def newest(self) -> str | None:
         return self.ids[-1] if self.ids else None
 
-    def label(self) -> str:
-        return self.title
-
 
 class Conversations:
     """All conversations, in the order they were opened, and the one in view."""
@@ -59,7 +58,7 @@ class Conversations:
         self.all_visible = False
         self.open(GENERAL)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Conversation]:
         return iter(self._by_id.values())
 
     def __len__(self) -> int:

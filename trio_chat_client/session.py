@@ -137,7 +137,7 @@ class ChatSession:
 
     def is_mine(self, author: str) -> bool:
         """Usernames are case-insensitive: a message from any of our devices is ours."""
-        return author.lower() == self.me.lower()
+        return self.views.is_mine(author)
 
     @property
     def live(self) -> bool:

@@ -174,12 +174,9 @@ class ChatFrame(urwid.Frame[urwid.Widget, Any, urwid.Pile]):
             rows = maxrow - (footer.rows((maxcol,), focus=True) if footer is not None else 0)
             listbox = self.body
             if isinstance(listbox, urwid.ListBox) and rows > 0:
-                top = listbox.ends_visible((maxcol, rows))
                 listbox.keypress((maxcol, rows), key)
-                if key == "page up" and "top" in top:
-                    self.tui.load_older()
-                if key == "page down" and "bottom" in listbox.ends_visible((maxcol, rows)):
-                    self.tui.follow_bottom()
+                if key == "page up" and "top" in listbox.ends_visible((maxcol, rows)):
+                    self.tui.load_older()  # scrolled to the top: fetch what came before
             return None
         return super().keypress(size, key)
 
@@ -238,6 +235,10 @@ class TuiConsole:
         walker = self._walker(chat)
         # Inserted above what is shown; the walker keeps its focus on the same line.
         walker[0:0] = [_widget(line) for line in lines]
+        # Show where the older messages begin (asked for by PgUp or /history).
+        listbox = self._listboxes[chat]
+        listbox.set_focus(0)
+        listbox.set_focus_valign("top")
         self.redraw()
 
     def changed(self) -> None:
@@ -249,10 +250,10 @@ class TuiConsole:
         markup: list[Any] = []
         for position, conversation in enumerate(views, start=1):
             style = "tab"
-            label = f" {position}:{conversation.label()}"
+            label = f" {position}:{conversation.title}"
             if conversation.id == views.focused:
                 style = "tab focus"
-                label = f" [{position}:{conversation.label()}]"
+                label = f" [{position}:{conversation.title}]"
             elif conversation.alert:
                 style = "tab alert"
             elif conversation.unread:
@@ -265,7 +266,7 @@ class TuiConsole:
         markup.append(("status", f" │ {state} │ {self.who}"))
         self.status.set_text(markup)
         if not self.edit.secret:
-            self._caption = f"{views.current.label()}> "
+            self._caption = f"{views.current.title}> "
             self.edit.set_caption(("prompt", self._caption))
         self.redraw()
 
@@ -278,6 +279,10 @@ class TuiConsole:
     # -- actions from keys ------------------------------------------------------------------
 
     def submit(self, text: str) -> None:
+        # What was typed gets its answer at the bottom: go there, as after typing in a shell.
+        walker = self._walkers.get(self.controller().views.focused)
+        if walker:
+            self._listboxes[self.controller().views.focused].set_focus(len(walker) - 1)
         secret = self._input.secret_wanted
         if not secret:
             self.edit.remember(text)
@@ -315,9 +320,6 @@ class TuiConsole:
             self.show(Line(f"error: {exc}", "error", chat))
         finally:
             self._older_loading.discard(chat)
-
-    def follow_bottom(self) -> None:
-        self.redraw()
 
     def unhandled(self, key: Key) -> bool:
         if not isinstance(key, str):
