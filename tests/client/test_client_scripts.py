@@ -120,24 +120,19 @@ async def test_a_broken_pipe_ends_quietly(start_server, run_client, nursery, tmp
     assert not any("Traceback" in line or "BrokenPipe" in line for line in pipeline.err)
 
 
-async def test_a_server_that_is_not_trio_chat_is_named_so(tmp_path):
+async def test_a_server_that_is_not_trio_chat_is_named_so(tmp_path, nursery):
     port = free_port()
-    other = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-u", "-m", "http.server", str(port), "--bind", "127.0.0.1"],
         cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
+    other = Proc("http.server", process, nursery)
     try:
+        await other.expect("Serving HTTP on 127.0.0.1")
         url = f"http://127.0.0.1:{port}"
         with trio.fail_after(30):
-            while True:
-                try:
-                    async with httpx.AsyncClient() as http:
-                        await http.get(url)
-                    break
-                except httpx.ConnectError:
-                    await trio.sleep(0.05)  # the other server is starting; nothing to wait on
             result = await trio.run_process(
                 [
                     PYTHON,
@@ -157,8 +152,8 @@ async def test_a_server_that_is_not_trio_chat_is_named_so(tmp_path):
                 env=_env(TRIO_CHAT_PASSWORD="password1"),
             )
     finally:
-        other.kill()
-        await other.wait()
+        process.kill()
+        await process.wait()
     assert result.returncode == 5
     message = err(result).strip()
     assert message.startswith(

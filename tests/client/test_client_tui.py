@@ -65,6 +65,9 @@ async def test_wide_characters_take_two_columns_and_the_cursor_follows(start_ser
     await tui.wait(lambda: tui.screen.cursor.x == 9 + 8, "the cursor after 界")
     tui.send("!\r")
     await tui.expect(r"#m1 alice: 你好世界! ok$")
+    tui.send("emoji 😀 too")
+    await tui.expect(r"^general> emoji 😀 too$")
+    assert tui.screen.cursor.x == 9 + len("emoji ") + 2 + len(" too")
 
 
 async def test_a_multi_line_paste_is_one_message_to_the_chat_it_was_typed_for(
