@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import uuid
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import Any, Final, TypeVar, cast
+from urllib.parse import quote
 
 import httpx
 import trio
@@ -20,6 +22,7 @@ import trio
 from .errors import (
     ClientError,
     ConnectionLostError,
+    NotTrioChatError,
     ProtocolViolationError,
     ServerUnreachableError,
     error_for_status,
@@ -32,6 +35,7 @@ from .models import (
     Message,
     ReportResult,
     Session,
+    SessionInfo,
     Status,
     Updates,
     converter,
@@ -39,7 +43,7 @@ from .models import (
 )
 from .sse import SseDecoder, SseEvent
 
-__all__ = ["DEFAULT_SERVER", "ApiClient", "EventStream", "normalize_server"]
+__all__ = ["DEFAULT_SERVER", "ApiClient", "EventStream", "new_client_id", "normalize_server"]
 
 DEFAULT_SERVER: Final = "http://127.0.0.1:8000"
 # Plain requests should answer quickly; a server that does not is as good as down.
@@ -47,8 +51,15 @@ REQUEST_TIMEOUT: Final = 10.0
 # The server sends a keep-alive comment at least every 15 s (API.md), so three missed ones mean
 # the stream is dead even if TCP has not noticed (half-open connection after a crash).
 STREAM_READ_TIMEOUT: Final = 45.0
+# Error answers that come from a proxy in front of the server rather than from the server.
+GATEWAY_STATUSES: Final = frozenset({502, 503, 504})
 
 T = TypeVar("T")
+
+
+def new_client_id() -> str:
+    """A fresh idempotency key for one send or comment (API.md §12: a random UUID)."""
+    return str(uuid.uuid4())
 
 
 def normalize_server(url: str) -> str:
@@ -138,21 +149,34 @@ class ApiClient:
 
     # -- accounts ---------------------------------------------------------------------------
 
-    async def register(self, username: str, password: str) -> Session:
-        body = {"username": username, "password": password}
-        session = await self._call("POST", "/register", Session, json_body=body, auth=False)
-        self.token = session.token
-        return session
+    async def register(self, username: str, password: str, device: str | None = None) -> Session:
+        return await self._sign_in("/register", username, password, device)
 
-    async def login(self, username: str, password: str) -> Session:
+    async def login(self, username: str, password: str, device: str | None = None) -> Session:
+        return await self._sign_in("/login", username, password, device)
+
+    async def _sign_in(
+        self, path: str, username: str, password: str, device: str | None
+    ) -> Session:
         body = {"username": username, "password": password}
-        session = await self._call("POST", "/login", Session, json_body=body, auth=False)
+        if device is not None:
+            body["device"] = device
+        session = await self._call("POST", path, Session, json_body=body, auth=False)
         self.token = session.token
         return session
 
     async def logout(self) -> None:
         await self._request("POST", "/logout")
         self.token = None
+
+    async def sessions(self) -> list[SessionInfo]:
+        """This user's sessions (devices), newest first; ``current`` marks this one."""
+        response = await self._request("GET", "/sessions")
+        return self._field(response, "sessions", list[SessionInfo])
+
+    async def revoke_session(self, session_id: str) -> None:
+        """End one of this user's sessions: its token stops working, its streams end."""
+        await self._request("DELETE", f"/sessions/{quote(session_id, safe='')}")
 
     # -- chat -------------------------------------------------------------------------------
 
@@ -162,11 +186,22 @@ class ApiClient:
     async def status(self) -> Status:
         return await self._call("GET", "/status", Status)
 
-    async def send(self, text: str, to: str | None = None) -> Message:
-        body: dict[str, Any] = {"text": text}
+    async def send(
+        self,
+        text: str,
+        to: str | None = None,
+        *,
+        chat: str | None = None,
+        client_id: str | None = None,
+    ) -> Message:
+        """Send to the common chat, to user ``to``, or to ``chat`` (a room, when the server
+        has them); once, even across a lost answer: see :meth:`_write`."""
+        body: dict[str, Any] = {"text": text, "client_id": client_id or new_client_id()}
         if to is not None:
             body["to"] = to
-        response = await self._request("POST", "/send", json_body=body)
+        if chat is not None:
+            body["chat"] = chat
+        response = await self._write("/send", body)
         return self._field(response, "message", Message)
 
     async def messages(
@@ -186,10 +221,14 @@ class ApiClient:
         response = await self._request("GET", "/messages", params=params)
         return self._field(response, "messages", list[Message])
 
-    async def comment(self, message_id: str, text: str) -> Comment:
-        body = {"message_id": message_id, "text": text}
-        response = await self._request("POST", "/comment", json_body=body)
+    async def comment(self, message_id: str, text: str, *, client_id: str | None = None) -> Comment:
+        body = {"message_id": message_id, "text": text, "client_id": client_id or new_client_id()}
+        response = await self._write("/comment", body)
         return self._field(response, "comment", Comment)
+
+    async def mark_read(self, chat: str, up_to: str) -> None:
+        """Tell the server (and so our other devices) that ``chat`` is read up to ``up_to``."""
+        await self._request("POST", "/read", json_body={"chat": chat, "up_to": up_to})
 
     async def report(self, username: str, reason: str | None = None) -> ReportResult:
         body: dict[str, Any] = {"username": username}
@@ -274,6 +313,18 @@ class ApiClient:
             raise self._error(response)
         return response
 
+    async def _write(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        """POST a write that carries a ``client_id``, retrying once after a network error.
+
+        The first request may have been carried out with only its answer lost; the server
+        answers a repeat of the same ``client_id`` and body with the original (200), so the
+        retry cannot make a second message. A second network error is reported as usual.
+        """
+        try:
+            return await self._request("POST", path, json_body=body)
+        except ServerUnreachableError:
+            return await self._request("POST", path, json_body=body)
+
     async def _call(
         self, method: str, path: str, cls: type[T], *, json_body: Any = None, auth: bool = True
     ) -> T:
@@ -315,18 +366,25 @@ class ApiClient:
     def _error(self, response: httpx.Response) -> ClientError:
         code = f"http_{response.status_code}"
         message = response.reason_phrase or "error"
-        extras: dict[str, Any] = {}
         try:
             body = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             body = None
-        if isinstance(body, dict) and isinstance(body.get("error"), dict):
-            error = dict(body["error"])
-            code = str(error.pop("code", code))
-            message = str(error.pop("message", message))
-            extras = error
+        if not (isinstance(body, dict) and isinstance(body.get("error"), dict)):
+            if response.status_code in GATEWAY_STATUSES:
+                # A proxy in front of a server that is down or restarting: try again later.
+                return error_for_status(response.status_code, code, message, {}, {})
+            # Every error of a trio-chat server has the {"error": {...}} body (API.md §1.3).
+            return NotTrioChatError(
+                f"the server at {self.server} does not look like a trio-chat server: "
+                f"{response.request.method} {response.request.url.path} answered "
+                f"{response.status_code} {message} (check --server)"
+            )
+        error = dict(body["error"])
+        code = str(error.pop("code", code))
+        message = str(error.pop("message", message))
         return error_for_status(
-            response.status_code, code, message, extras, dict(response.headers.items())
+            response.status_code, code, message, error, dict(response.headers.items())
         )
 
 

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import io
+import json
+import math
 import os
+import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Final, NoReturn
+from typing import Any, Final, NoReturn
 
 import trio
 
 from .api import DEFAULT_SERVER, ApiClient, normalize_server
-from .auth import authenticate
+from .auth import Relogin, authenticate, clean_device_name, default_device_name
 from .config import TokenStore, default_config_dir
 from .errors import (
     ApiError,
+    BadRequestError,
     ClientError,
     ProtocolViolationError,
     ServerFailureError,
@@ -25,10 +30,26 @@ from .errors import (
     UnauthorizedError,
 )
 from .live import FIRST_RETRY_DELAY, MAX_RETRY_DELAY, Backoff, LiveFollower
-from .models import Event, MessageEvent
-from .render import describe_error, format_message_plain
-from .session import ChatSession, utc_now
-from .ui.terminal import open_console
+from .models import (
+    BannedEvent,
+    CommentEvent,
+    Event,
+    Message,
+    MessageEvent,
+    ReadEvent,
+    UnbannedEvent,
+    UnknownEvent,
+    converter,
+)
+from .render import (
+    describe_error,
+    format_clock,
+    format_comment_plain,
+    format_message_plain,
+    stamp,
+)
+from .session import ChatSession, Console, utc_now
+from .ui.terminal import PlainConsole
 
 __all__ = ["EXIT_AUTH", "EXIT_OK", "EXIT_REJECTED", "EXIT_UNREACHABLE", "EXIT_USAGE", "main"]
 
@@ -39,6 +60,11 @@ EXIT_UNREACHABLE: Final = 3
 EXIT_REJECTED: Final = 4
 EXIT_SERVER: Final = 5
 EXIT_INTERRUPTED: Final = 130
+EXIT_SIGNAL_BASE: Final = 128  # the interactive client ended by SIGTERM or SIGHUP: 128 + its number
+# While the server cannot be reached at start-up, the interactive client tries again after
+# these many seconds, growing, with a countdown.
+STARTUP_FIRST_WAIT: Final = 2.0
+STARTUP_MAX_WAIT: Final = 30.0
 
 EPILOG = """\
 interactive commands: type /help once connected.
@@ -47,6 +73,7 @@ environment:
   TRIO_CHAT_SERVER    default for --server
   TRIO_CHAT_USER      default for --user
   TRIO_CHAT_PASSWORD  password, when there is no saved session (instead of a prompt)
+  NO_COLOR            when set and not empty: no colours in the full-screen chat
 
 exit status:
   0  success
@@ -56,6 +83,7 @@ exit status:
   4  request rejected (rate limited, banned, unknown user or message, invalid input)
   5  server failure (5xx) or an answer this client does not understand
   130 interrupted (Ctrl-C)
+  143, 129 the interactive client was ended by SIGTERM, SIGHUP (the terminal is restored)
 """
 
 
@@ -100,6 +128,24 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"server address (default: $TRIO_CHAT_SERVER or {DEFAULT_SERVER})",
         )
         p.add_argument("--user", metavar="NAME", default=default, help="your username")
+        p.add_argument(
+            "--device",
+            metavar="NAME",
+            default=default,
+            help="name of this device in your list of sessions (default: the host name)",
+        )
+        p.add_argument(
+            "--register",
+            action="store_true",
+            default=default,
+            help="create the account (the password is asked twice on a terminal)",
+        )
+        p.add_argument(
+            "--plain",
+            action="store_true",
+            default=default,
+            help="chat line by line, even on a terminal (as on a dumb terminal or a pipe)",
+        )
         p.add_argument(
             "--password-file",
             metavar="PATH",
@@ -149,8 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_read.add_argument("--limit", type=_positive, default=20, help="1..100 (default 20)")
     p_read.add_argument("--with", dest="with_user", metavar="USER", help="private conversation")
     p_read.add_argument("--before", metavar="ID", help="only messages before this message id")
-    p_tail = sub.add_parser("tail", parents=inherit, help="print new messages as they arrive")
+    p_read.add_argument("--json", action="store_true", help="one JSON object per line")
+    p_tail = sub.add_parser(
+        "tail", parents=inherit, help="print new messages, comments and notices as they arrive"
+    )
     p_tail.add_argument("--since", metavar="CURSOR", help="resume after this event cursor")
+    p_tail.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
 
 
@@ -170,73 +220,233 @@ def _stderr(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def _password_source(args: argparse.Namespace) -> Callable[[], Awaitable[str | None]]:
-    async def get_password() -> str | None:
-        if args.password_file is not None:
+class Passwords:
+    """Passwords from ``--password-file``, ``$TRIO_CHAT_PASSWORD``, or typed on the terminal."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self._file: Path | None = args.password_file
+        self._env = os.environ.get("TRIO_CHAT_PASSWORD") or None
+        self.interactive = self._file is None and self._env is None and sys.stdin.isatty()
+
+    async def ask(self, prompt: str) -> str | None:
+        if self._file is not None:
             try:
-                text = args.password_file.read_text(encoding="utf-8")
+                text = self._file.read_text(encoding="utf-8")
             except OSError as exc:
                 raise UnauthorizedError(
                     401, "no_password", f"cannot read the password file: {exc.strerror}"
                 ) from exc
             return text.splitlines()[0] if text else ""
-        env = os.environ.get("TRIO_CHAT_PASSWORD")
-        if env:
-            return env
-        if sys.stdin.isatty():
-            prompt = f"password for {args.user} at {normalize_server(args.server)}: "
-            # getpass reads from /dev/tty without echo; it blocks, so keep it off the event loop.
-            return await trio.to_thread.run_sync(getpass.getpass, prompt)
-        return None
-
-    return get_password
+        if self._env is not None:
+            return self._env
+        if not self.interactive:
+            return None
+        # In this thread, on purpose: nothing else runs before the chat starts, and Ctrl-C
+        # then interrupts getpass itself, which puts the terminal's echo back on its way out.
+        try:
+            return getpass.getpass(prompt)
+        except EOFError:  # Ctrl-D
+            print(file=sys.stderr)
+            return None
 
 
 async def _run(args: argparse.Namespace) -> int:
     store = TokenStore(args.config_dir or default_config_dir())
+    scripted = args.command in ("send", "read", "tail")
     async with ApiClient(args.server) as api:
-        notice = _stderr if args.command in ("send", "read", "tail") else _notice_stdout
-        await authenticate(api, store, args.user, _password_source(args), notice)
-        if args.command == "send":
-            text = sys.stdin.read().rstrip("\n") if args.text == ["-"] else " ".join(args.text)
-            message = await api.send(text, to=args.to)
-            print(message.id, flush=True)
-        elif args.command == "read":
-            for message in await api.messages(
-                with_user=args.with_user, before=args.before, limit=args.limit
-            ):
-                for line in format_message_plain(message):
-                    print(line)
-        elif args.command == "tail":
-            await _tail(api, args.since, _backoff(args))
+        if scripted:
+            await authenticate(
+                api, store, args.user, Passwords(args), _stderr_notice, args.device,
+                register=args.register,
+            )  # fmt: skip
+            if args.command == "send":
+                await _send(api, args)
+            elif args.command == "read":
+                await _read(api, args)
+            else:
+                await _tail(api, args, _backoff(args))
+            return EXIT_OK
+        return await _chat(api, store, args)
+
+
+def _stderr_notice(text: str) -> None:
+    _stderr(f"* {text}")
+
+
+# -- the interactive chat -----------------------------------------------------------------
+
+
+async def _chat(api: ApiClient, store: TokenStore, args: argparse.Namespace) -> int:
+    full_screen = (
+        not args.plain
+        and sys.stdin.isatty()
+        and sys.stdout.isatty()
+        and os.environ.get("TERM", "dumb") not in ("dumb", "unknown", "")
+    )
+    await _wait_for_server(api)
+    early: list[str] = []  # start-up notices, shown once the chat is on screen
+    me = await authenticate(
+        api, store, args.user, Passwords(args), early.append, args.device, register=args.register
+    )
+    ended_by: list[int] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_end_on_signals, nursery.cancel_scope, ended_by)
+        async with _console(full_screen, f"{me}@{api.server.split('://', 1)[-1]}") as console:
+            session = ChatSession(
+                api,
+                me,
+                console,
+                on_logout=lambda: store.forget(api.server, me),
+                backoff=_backoff(args),
+            )
+            session.relogin = Relogin(
+                api,
+                store,
+                me,
+                args.device,
+                console.read_password,
+                session.notice,
+                session.error,
+                lambda exc: describe_error(exc, utc_now()),
+            )
+            if full_screen:
+                console.bind(session)  # type: ignore[attr-defined]
+            for text in early:
+                session.notice(text)
+            await session.run()
+        nursery.cancel_scope.cancel()
+    return EXIT_SIGNAL_BASE + ended_by[0] if ended_by else EXIT_OK
+
+
+@contextlib.asynccontextmanager
+async def _console(full_screen: bool, who: str) -> AsyncIterator[Console]:
+    if full_screen:
+        from .ui.tui import open_tui  # urwid is loaded only for the full screen
+
+        async with open_tui(who) as tui:
+            yield tui
+        return
+    plain = PlainConsole(sys.stdin.buffer, sys.stdout)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(plain.pump)
+        yield plain
+        nursery.cancel_scope.cancel()
+
+
+async def _end_on_signals(scope: trio.CancelScope, ended_by: list[int]) -> None:
+    """SIGTERM and SIGHUP end the chat like /quit would: the terminal is restored on the
+    way out (the full screen's context managers run), not left in the screen's modes."""
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGHUP) as signals:
+        async for signum in signals:
+            ended_by.append(signum)
+            scope.cancel()
+            return
+
+
+async def _wait_for_server(api: ApiClient) -> None:
+    """Until the server answers, try again with a visible countdown (interactive start-up)."""
+    backoff = Backoff(initial=STARTUP_FIRST_WAIT, maximum=STARTUP_MAX_WAIT)
+    counting = sys.stderr.isatty()
+    waited = False
+    while True:
+        try:
+            await api.healthz()
+        except ServerUnreachableError as exc:
+            waited = True
+            delay = backoff.next_delay()
+            if not counting:
+                _stderr(f"* {exc}; trying again in {delay:g} s (Ctrl-C quits)")
+                await trio.sleep(delay)
+                continue
+            for left in range(math.ceil(delay), 0, -1):
+                sys.stderr.write(f"\r\x1b[K* {exc}; trying again in {left} s (Ctrl-C quits)")
+                sys.stderr.flush()
+                await trio.sleep(1)
+            continue
+        if waited:
+            if counting:
+                sys.stderr.write("\r\x1b[K")
+            _stderr(f"* the server at {api.server} answers")
+        return
+
+
+# -- scripts --------------------------------------------------------------------------------
+
+
+async def _send(api: ApiClient, args: argparse.Namespace) -> None:
+    text = sys.stdin.read().rstrip("\n") if args.text == ["-"] else " ".join(args.text)
+    message = await api.send(text, to=args.to)
+    print(message.id, flush=True)
+
+
+def _json_line(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False), flush=True)
+
+
+def _as_json(event: Event | Message) -> dict[str, Any]:
+    """The API's own JSON for a message or an event (timestamps as the API writes them)."""
+    if isinstance(event, Message):
+        return {"type": "message", "message": converter.unstructure(event)}
+    if isinstance(event, UnknownEvent):  # passed on as the server sent it
+        return dict(event.data)
+    kind = {
+        MessageEvent: "message",
+        CommentEvent: "comment",
+        BannedEvent: "banned",
+        UnbannedEvent: "unbanned",
+        ReadEvent: "read",
+    }[type(event)]
+    return {"type": kind, **converter.unstructure(event)}
+
+
+async def _read(api: ApiClient, args: argparse.Namespace) -> None:
+    messages = await api.messages(with_user=args.with_user, before=args.before, limit=args.limit)
+    for message in messages:
+        if args.json:
+            _json_line(_as_json(message))
         else:
-            with open_console(prompt=f"{args.user}> ") as console:
-                session = ChatSession(
-                    api,
-                    args.user,
-                    console,
-                    on_logout=lambda: store.forget(api.server, args.user),
-                    backoff=_backoff(args),
-                )
-                await session.run()
-    return EXIT_OK
+            for line in format_message_plain(message):
+                print(line)
+    sys.stdout.flush()
 
 
-def _notice_stdout(text: str) -> None:
-    print(f"* {text}", flush=True)
+async def _tail(api: ApiClient, args: argparse.Namespace, backoff: Backoff) -> None:
+    def notice(text: str) -> None:
+        if args.json:
+            _json_line({"type": "notice", "text": text})
+        else:
+            _stderr(f"* {text}")
 
-
-async def _tail(api: ApiClient, since: str | None, backoff: Backoff) -> None:
     def on_event(event: Event) -> None:
-        if isinstance(event, MessageEvent):
-            for line in format_message_plain(event.message):
-                print(line, flush=True)
+        if args.json:
+            _json_line(_as_json(event))
+        elif isinstance(event, MessageEvent):
+            print(format_message_plain(event.message)[0], flush=True)
+        elif isinstance(event, CommentEvent):
+            print(format_comment_plain(event.comment), flush=True)
+        elif isinstance(event, BannedEvent):
+            until = format_clock(event.until, utc_now())
+            notice(f"you are banned from sending until {until} ({stamp(event.until)})")
+        elif isinstance(event, UnbannedEvent):
+            notice("your ban has ended")
 
-    if since is None:
-        # Start at the present, explicitly, so the first reconnect has a cursor to resume from.
-        since = (await api.updates(timeout=0)).cursor
-    _stderr(f"* following new messages on {api.server} from cursor {since} (Ctrl-C to stop)")
-    await LiveFollower(api, since, on_event, lambda t: _stderr(f"* {t}"), backoff).run()
+    since = args.since
+    try:
+        # The present, or a check of the cursor given: resuming from a cursor the server does
+        # not know would silently start from now.
+        present = (await api.updates(since=since, timeout=0)).cursor
+    except BadRequestError as exc:
+        if exc.code != "invalid_cursor":
+            raise
+        raise BadRequestError(
+            400,
+            "invalid_cursor",
+            f"--since {since} is not a cursor of this server's event log (give one that tail "
+            "printed before, or none to start now)",
+        ) from None
+    since = since or present
+    notice(f"following new messages on {api.server} from cursor {since} (Ctrl-C to stop)")
+    await LiveFollower(api, since, on_event, notice, backoff).run()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -246,18 +456,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.server or os.environ.get("TRIO_CHAT_SERVER") or DEFAULT_SERVER
     )
     args.user = args.user or os.environ.get("TRIO_CHAT_USER")
+    args.register = bool(args.register)
+    args.plain = bool(args.plain)
+    if args.device is None:
+        args.device = default_device_name()
+    elif not clean_device_name(args.device):
+        parser.error("--device must have at least one printable character")
+    else:
+        args.device = clean_device_name(args.device)
     if not args.user:
         if sys.stdin.isatty() and args.command in (None, "chat"):
-            args.user = input("username: ").strip()
+            try:
+                args.user = input("username: ").strip()
+            except (EOFError, KeyboardInterrupt):
+                print(file=sys.stderr)
+                return EXIT_INTERRUPTED
         if not args.user:
             parser.error("--user is required (or set TRIO_CHAT_USER)")
     # Never die on a character the terminal's encoding cannot show.
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="replace")
     try:
-        return trio.run(_run, args)
+        try:
+            return trio.run(_run, args)
+        except BaseExceptionGroup as group:
+            # A task nursery (the console's reader) wraps what ended the run; one error is
+            # still one error.
+            raise _sole(group) from None
     except ClientError as exc:
         _stderr(f"trio-chat-client: {describe_error(exc, utc_now())}")
         return exit_code_for(exc)
     except KeyboardInterrupt:
+        print(file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`read | head`): nothing more to say, and nobody to say it to.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one exception inside nested single-member groups, else the group itself."""
+    found: BaseException = group
+    while isinstance(found, BaseExceptionGroup) and len(found.exceptions) == 1:
+        found = found.exceptions[0]
+    return found

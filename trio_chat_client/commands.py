@@ -1,11 +1,15 @@
 """What the user typed → a command object. Pure: no I/O, no server.
 
-A line that does not start with ``/`` is a message to the common chat; ``//text`` sends a line
-that starts with a slash. Parse errors are returned as :class:`Invalid` (with a sentence), not
-raised, because an unknown command is an ordinary outcome of typing.
+A line that does not start with ``/`` is a message to the conversation in view; ``//text``
+sends a text that starts with a slash. The input may hold several lines (a paste): the command
+is read from the first word, and the text keeps its line breaks, so a pasted ``/msg alice …``
+stays one private message. Parse errors are returned as :class:`Invalid` (with a sentence),
+not raised, because an unknown command is an ordinary outcome of typing.
 """
 
 from __future__ import annotations
+
+import re
 
 import attrs
 
@@ -19,9 +23,12 @@ __all__ = [
     "ListUsers",
     "Logout",
     "Private",
+    "Query",
     "Quit",
     "Report",
+    "Revoke",
     "Say",
+    "Sessions",
     "ShowStatus",
     "parse_command",
 ]
@@ -39,6 +46,11 @@ class Say:
 class Private:
     to: str
     text: str
+
+
+@attrs.frozen
+class Query:
+    user: str | None  # None: back to the common chat
 
 
 @attrs.frozen
@@ -69,6 +81,16 @@ class ListUsers:
 
 
 @attrs.frozen
+class Sessions:
+    pass
+
+
+@attrs.frozen
+class Revoke:
+    ref: str  # a session id from /sessions, or its first characters
+
+
+@attrs.frozen
 class Help:
     pass
 
@@ -91,11 +113,14 @@ class Invalid:
 Command = (
     Say
     | Private
+    | Query
     | CommentOn
     | Report
     | ShowStatus
     | History
     | ListUsers
+    | Sessions
+    | Revoke
     | Help
     | Logout
     | Quit
@@ -104,14 +129,17 @@ Command = (
 
 HELP = """\
 commands:
-  TEXT                  send TEXT to the common chat (start it with // to send a leading /)
+  TEXT                  send TEXT to the conversation in view (// sends a leading /)
   /msg USER TEXT        send a private message to USER
-  /comment #N TEXT      comment on message #N (the number shown before each message;
-                        a message id or its last characters also work)
+  /query [USER]         talk with USER privately from now on; alone: the common chat
+  /comment #ID TEXT     comment on message #ID (the reference shown before each message)
   /report USER [REASON] report USER to the moderators (3 reports from different users ban)
   /status               who you are, messages left under the rate limit, ban state
-  /history [N]          show the last N messages of the common chat (default 20, at most 100)
+  /history [N]          N earlier messages of this conversation (default 20, at most 100);
+                        again for the ones before
   /users                the users seen in this session and you (the server has no user list)
+  /sessions             the devices you are signed in on (this one is marked)
+  /revoke ID            sign out the device with session ID (from /sessions; a prefix will do)
   /logout               end this session on the server, forget its token, and quit
   /help                 this text
   /quit                 leave (also Ctrl-D)"""
@@ -119,18 +147,41 @@ commands:
 _ALIASES = {
     "/m": "/msg",
     "/w": "/msg",
+    "/q": "/query",
     "/dm": "/msg",
     "/c": "/comment",
     "/h": "/help",
     "/?": "/help",
-    "/q": "/quit",
     "/exit": "/quit",
     "/who": "/users",
 }
 
 
+COMMAND_NAMES = (
+    "/msg",
+    "/query",
+    "/comment",
+    "/report",
+    "/status",
+    "/history",
+    "/users",
+    "/sessions",
+    "/revoke",
+    "/logout",
+    "/help",
+    "/quit",
+)
+
+
+def _word(text: str) -> tuple[str, str]:
+    """The first word and the rest (any whitespace, line breaks included, separates them)."""
+    found = re.match(r"\s*(\S*)\s*(.*)", text, re.DOTALL)
+    assert found is not None
+    return found[1], found[2]
+
+
 def parse_command(line: str) -> Command | None:
-    """Parse one input line; ``None`` for a blank line (nothing to do)."""
+    """Parse what was typed (maybe several lines); ``None`` for blank input (nothing to do)."""
     line = line.rstrip("\r\n")
     if not line.strip():
         return None
@@ -138,24 +189,33 @@ def parse_command(line: str) -> Command | None:
         return Say(line[1:])
     if not line.startswith("/"):
         return Say(line)
-    name, _, rest = line.partition(" ")
+    name, rest = _word(line)
     name = _ALIASES.get(name.lower(), name.lower())
-    rest = rest.strip()
+    rest = rest.rstrip()
     if name == "/msg":
-        to, _, text = rest.partition(" ")
+        to, text = _word(rest)
         if not to or not text.strip():
             return Invalid("usage: /msg USER TEXT")
-        return Private(to.lstrip("@"), text.strip())
+        return Private(to.lstrip("@"), text)
+    if name == "/query":
+        user, extra = _word(rest)
+        if extra:
+            return Invalid("usage: /query [USER]")
+        return Query(user.lstrip("@") or None)
     if name == "/comment":
-        ref, _, text = rest.partition(" ")
+        ref, text = _word(rest)
         if not ref or not text.strip():
-            return Invalid("usage: /comment #N TEXT")
-        return CommentOn(ref, text.strip())
+            return Invalid("usage: /comment #ID TEXT")
+        return CommentOn(ref, text)
     if name == "/report":
-        user, _, reason = rest.partition(" ")
+        user, reason = _word(rest)
         if not user:
             return Invalid("usage: /report USER [REASON]")
         return Report(user.lstrip("@"), reason.strip() or None)
+    if name == "/revoke":
+        if not rest or " " in rest:
+            return Invalid("usage: /revoke ID (the session id shown by /sessions)")
+        return Revoke(rest)
     if name == "/history":
         if not rest:
             return History()
@@ -165,6 +225,8 @@ def parse_command(line: str) -> Command | None:
     simple: dict[str, Command] = {
         "/status": ShowStatus(),
         "/users": ListUsers(),
+        "/sessions": Sessions(),
+        "/devices": Sessions(),
         "/help": Help(),
         "/logout": Logout(),
         "/quit": Quit(),

@@ -1,10 +1,12 @@
 """Where the client keeps its session tokens between runs.
 
 One JSON file, ``tokens.json``, in ``$XDG_CONFIG_HOME/trio-chat/`` (or ``~/.config/trio-chat/``),
-mapping server URL → username → bearer token. A token is as good as a password for as long as
-it lives, so the directory is created 0700 and the file 0600, and the file is written to a
-temporary file (created 0600 from the start, never world-readable even for an instant) that is
-then renamed over the old one: a crash mid-write leaves the previous file intact.
+mapping server URL → username → bearer token. Usernames are case-insensitive on the server, so
+they are kept lower-cased: ``--user Alice`` finds the session saved by ``--user alice``.
+A token is as good as a password for as long as it lives, so the directory is created 0700 and
+the file 0600, and the file is written to a temporary file (created 0600 from the start, never
+world-readable even for an instant) that is then renamed over the old one: a crash mid-write
+leaves the previous file intact.
 """
 
 from __future__ import annotations
@@ -37,18 +39,24 @@ class TokenStore:
         self.path = directory / TOKEN_FILE
 
     def get(self, server: str, username: str) -> str | None:
-        token = self._load().get(server, {}).get(username)
+        users = self._load().get(server, {})
+        # Files written before keys were lower-cased have the name as it was typed.
+        token = users.get(username.lower(), users.get(username))
         return token if isinstance(token, str) else None
 
     def put(self, server: str, username: str, token: str) -> None:
         data = self._load()
-        data.setdefault(server, {})[username] = token
+        users = data.setdefault(server, {})
+        users.pop(username, None)
+        users[username.lower()] = token
         self._save(data)
 
     def forget(self, server: str, username: str) -> None:
         data = self._load()
-        if data.get(server, {}).pop(username, None) is not None:
-            if not data[server]:
+        users = data.get(server, {})
+        found = [users.pop(key, None) for key in {username, username.lower()}]
+        if any(t is not None for t in found):
+            if not users:
                 del data[server]
             self._save(data)
 

@@ -21,6 +21,7 @@ __all__ = [
     "ConflictError",
     "ConnectionLostError",
     "NotFoundError",
+    "NotTrioChatError",
     "ProtocolViolationError",
     "RateLimitedError",
     "ServerFailureError",
@@ -49,6 +50,10 @@ class ConnectionLostError(ServerUnreachableError):
 
 class ProtocolViolationError(ClientError):
     """The server answered something the contract (API.md) does not allow."""
+
+
+class NotTrioChatError(ProtocolViolationError):
+    """The server answered an error without trio-chat's error body: it is something else."""
 
 
 class ApiError(ClientError):

@@ -6,11 +6,16 @@ the server closing it on shutdown, 5xx) it waits and reopens it, resuming with
 nothing. Waits grow exponentially (0.5 s, 1 s, 2 s ... capped at 10 s) so a long outage costs
 little, and reset once a stream is open again. All waiting is ``trio.sleep``, so tests can run
 the whole schedule instantly under ``MockClock``.
+
+A 401 (the session was revoked or logged out elsewhere) is not an outage: with a
+``reauthenticate`` hook (the interactive client asks for the password again) the stream is
+reopened at once from the same cursor; without one, the :class:`UnauthorizedError` is raised
+(scripts exit with the authentication status).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 import attrs
@@ -51,8 +56,10 @@ class LiveFollower:
         on_event: Callable[[Event], None],
         on_notice: Callable[[str], None],
         backoff: Backoff | None = None,
+        reauthenticate: Callable[[str | None], Awaitable[None]] | None = None,
     ) -> None:
         self.api = api
+        self._reauthenticate = reauthenticate
         self.cursor = cursor
         self._on_event = on_event
         self._notice = on_notice
@@ -61,8 +68,9 @@ class LiveFollower:
         self.outage = False
 
     async def run(self) -> None:
-        """Follow forever (until cancelled), or until the session is no longer valid."""
+        """Follow forever (until cancelled); raises if the session is refused for good."""
         while True:
+            token = self.api.token
             try:
                 async with self.api.events(since=self.cursor) as stream:
                     self.opened += 1
@@ -75,11 +83,10 @@ class LiveFollower:
                         self._on_event(event)
                 reason = "the server closed the live stream"
             except UnauthorizedError:
-                self._notice(
-                    "the server no longer accepts this session; live updates stopped "
-                    "(start the client again to log in)"
-                )
-                return
+                if self._reauthenticate is None:
+                    raise
+                await self._reauthenticate(token)
+                continue
             except ServerUnreachableError as exc:
                 reason = exc.reason
             except ApiError as exc:

@@ -22,8 +22,10 @@ __all__ = [
     "Message",
     "MessageEvent",
     "RateLimitStatus",
+    "ReadEvent",
     "ReportResult",
     "Session",
+    "SessionInfo",
     "Status",
     "UnbannedEvent",
     "UnknownEvent",
@@ -42,6 +44,7 @@ class Comment:
     author: str
     text: str
     sent_at: datetime
+    client_id: str | None = None
 
 
 @attrs.frozen
@@ -53,6 +56,7 @@ class Message:
     chat: str | None = GENERAL
     to: str | None = None
     comments: tuple[Comment, ...] = ()
+    client_id: str | None = None
 
     @property
     def is_private(self) -> bool:
@@ -61,10 +65,22 @@ class Message:
 
 @attrs.frozen
 class Session:
-    """What ``/register`` and ``/login`` answer: who we are and our bearer token."""
+    """What ``/register`` and ``/login`` answer: who we are, our bearer token, the session id."""
 
     username: str
     token: str
+    session: str | None = None
+
+
+@attrs.frozen
+class SessionInfo:
+    """One entry of ``GET /sessions``: a device the user is signed in on."""
+
+    id: str
+    device: str
+    created_at: datetime
+    last_seen_at: datetime
+    current: bool = False
 
 
 @attrs.frozen
@@ -78,8 +94,9 @@ class ConnectResult:
 
 @attrs.frozen
 class RateLimitStatus:
-    limit: int
-    remaining: int
+    # Both null when the server runs without a limit (``--rate-limit-count 0``).
+    limit: int | None = None
+    remaining: int | None = None
     reset_at: datetime | None = None
 
 
@@ -89,6 +106,8 @@ class Status:
     chats: tuple[str, ...]
     rate_limit: RateLimitStatus
     banned_until: datetime | None = None
+    # chat id → messages not yet read, as the server counts them (the same on every device).
+    unread: dict[str, int] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -123,6 +142,15 @@ class UnbannedEvent:
 
 
 @attrs.frozen
+class ReadEvent:
+    """Another session of ours read ``chat`` up to message ``up_to`` (inclusive)."""
+
+    cursor: str
+    chat: str
+    up_to: str
+
+
+@attrs.frozen
 class UnknownEvent:
     """An event type this client does not know yet; kept so its cursor still advances."""
 
@@ -131,7 +159,7 @@ class UnknownEvent:
     data: dict[str, Any] = attrs.field(factory=dict, eq=False)
 
 
-Event = MessageEvent | CommentEvent | BannedEvent | UnbannedEvent | UnknownEvent
+Event = MessageEvent | CommentEvent | BannedEvent | UnbannedEvent | ReadEvent | UnknownEvent
 
 
 @attrs.frozen
@@ -162,14 +190,18 @@ def _structure_status(value: Any, _: Any) -> Status:
         chats=_structure_chats(value.get("chats", ()), None),
         rate_limit=converter.structure(value["rate_limit"], RateLimitStatus),
         banned_until=converter.structure(value.get("banned_until"), datetime | None),  # type: ignore[arg-type]
+        unread=converter.structure(value.get("unread") or {}, dict[str, int]),
     )
 
 
-_EVENT_TYPES: dict[str, type[MessageEvent | CommentEvent | BannedEvent | UnbannedEvent]] = {
+_EVENT_TYPES: dict[
+    str, type[MessageEvent | CommentEvent | BannedEvent | UnbannedEvent | ReadEvent]
+] = {
     "message": MessageEvent,
     "comment": CommentEvent,
     "banned": BannedEvent,
     "unbanned": UnbannedEvent,
+    "read": ReadEvent,
 }
 
 
@@ -191,6 +223,12 @@ def _structure_updates(value: Any, _: Any) -> Updates:
     )
 
 
+def _unstructure_time(value: datetime) -> str:
+    # As the API writes timestamps (scripts' --json output passes them on).
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+converter.register_unstructure_hook(datetime, _unstructure_time)
 converter.register_structure_hook(Status, _structure_status)
 converter.register_structure_hook(Updates, _structure_updates)
 converter.register_structure_hook(Event, structure_event)

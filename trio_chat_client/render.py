@@ -1,9 +1,8 @@
 """Turning API objects and errors into text for a person (pure functions, time injected).
 
-Short ids: messages are numbered per session (``#1``, ``#2``, ...) in the order this client
-first shows them; :class:`ShortIds` maps the numbers back to the server's opaque ids for
-``/comment``. Numbers are small and easy to type, and the session is the only scope in which a
-person refers to "that message" anyway. Scripts get the real ids (:func:`format_message_plain`).
+Messages are referred to by a short form of the server's id (``#m12``), the same in every
+client, so people can point each other at a message (:class:`MessageRefs`). Scripts get the
+whole ids (:func:`format_message_plain`).
 
 Other users' text is untrusted: control characters (terminal escape sequences!) are made
 visible instead of being written to the terminal.
@@ -13,7 +12,11 @@ from __future__ import annotations
 
 import math
 import re
+import zlib
 from datetime import datetime, timedelta, tzinfo
+from typing import Final
+
+import attrs
 
 from .errors import (
     ApiError,
@@ -22,6 +25,7 @@ from .errors import (
     ClientError,
     ConflictError,
     NotFoundError,
+    NotTrioChatError,
     ProtocolViolationError,
     RateLimitedError,
     ServerFailureError,
@@ -32,19 +36,29 @@ from .models import Comment, Message
 
 __all__ = [
     "UNREAD_SEPARATOR",
-    "ShortIds",
+    "Line",
+    "MessageRefs",
+    "chat_label",
     "clean",
     "describe_error",
     "format_clock",
     "format_comment",
+    "format_comment_plain",
     "format_duration",
     "format_message",
     "format_message_plain",
+    "mentions",
+    "message_line",
+    "name_style",
+    "one_line",
+    "stamp",
 ]
 
 UNREAD_SEPARATOR = "── unread ──"
 HISTORY_SEPARATOR = "── history ──"
 LIVE_SEPARATOR = "── live ──"
+
+SHORT_ID: Final = 8  # longer server ids are shown by their last 8 characters
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -61,30 +75,71 @@ def _caret(ch: str) -> str:
     return f"\\x{code:02x}"
 
 
-class ShortIds:
-    def __init__(self) -> None:
-        self._number: dict[str, int] = {}
-        self._id: dict[int, str] = {}
+class MessageRefs:
+    """How a message is referred to: ``#`` and a short form of the server's id.
 
-    def number(self, message_id: str) -> int:
-        if message_id not in self._number:
-            n = len(self._number) + 1
-            self._number[message_id] = n
-            self._id[n] = message_id
-        return self._number[message_id]
+    Everyone sees the same reference for the same message (``#m12`` for the server's ``m12``),
+    so "see #m12" means the same thing in every client. Long ids are cut to their last
+    characters; :meth:`resolve` maps a reference back to the full id among those shown.
+    """
+
+    def __init__(self) -> None:
+        self._known: set[str] = set()
+
+    def short(self, message_id: str) -> str:
+        self._known.add(message_id)
+        return "#" + (message_id if len(message_id) <= SHORT_ID else message_id[-SHORT_ID:])
 
     def resolve(self, ref: str) -> str:
-        """``#12``/``12`` → the id shown as #12; a known id suffix → that id; else ``ref``."""
-        digits = ref[1:] if ref.startswith("#") else ref
-        if digits.isdigit() and int(digits) in self._id:
-            return self._id[int(digits)]
-        if ref in self._number:
-            return ref
-        matches = [i for i in self._number if i.endswith(ref)]
-        if len(matches) == 1 and len(ref) >= 4:
+        """``#m12``/``m12`` → ``m12``; a unique ending of a shown id → that id; else ``ref``."""
+        bare = ref[1:] if ref.startswith("#") else ref
+        if bare in self._known:
+            return bare
+        matches = [i for i in self._known if i.endswith(bare)]
+        if len(matches) == 1 and bare:
             return matches[0]
-        # Unknown: let the server decide (it answers 404 message_not_found).
-        return ref[1:] if ref.startswith("#") else ref
+        return bare  # unknown: the server decides (404 message_not_found)
+
+
+@attrs.frozen
+class Line:
+    """One thing to show: its plain text, and what a colour terminal needs to style it."""
+
+    text: str
+    kind: str = "info"  # message, comment, notice, error, info
+    chat: str | None = None  # the conversation it belongs to; None: the one in view
+    parts: tuple[tuple[str, str], ...] = ()  # (style, text), together the text
+    alert: bool = False  # a private message to the user or a mention of the user's name
+
+    def markup(self) -> list[tuple[str, str]]:
+        return list(self.parts) if self.parts else [(self.kind, self.text)]
+
+
+NAME_STYLES = 6
+
+
+def name_style(name: str, me: str | None) -> str:
+    """The style of a name: the user's own, or one of a few colours, the same in every run."""
+    if me is not None and name.lower() == me.lower():
+        return "me"
+    return f"name{zlib.crc32(name.lower().encode()) % NAME_STYLES}"
+
+
+def mentions(text: str, me: str) -> bool:
+    """Whether ``text`` names ``me`` as a word (``alice``, ``@alice``, ``Alice:``)."""
+    pattern = rf"(?<![\w.-])@?{re.escape(me)}(?![\w-])"
+    return re.search(pattern, text, re.IGNORECASE) is not None
+
+
+def chat_label(chat: str, me: str) -> str:
+    """``general`` → ``common chat``; ``dm:alice:bob`` → ``bob`` for alice; others as they are."""
+    if chat == "general":
+        return "common chat"
+    if chat.startswith("dm:"):
+        names = chat.split(":")[1:]
+        others = [n for n in names if n != me.lower()]
+        return clean(others[0] if others else names[0])
+    return clean(chat)
 
 
 def format_clock(when: datetime, now: datetime, tz: tzinfo | None = None) -> str:
@@ -114,34 +169,92 @@ def _indent(text: str) -> str:
     return clean(text).replace("\n", "\n    ")
 
 
+def message_line(
+    message: Message,
+    refs: MessageRefs,
+    now: datetime,
+    tz: tzinfo | None = None,
+    *,
+    me: str | None = None,
+    chat: str | None = None,
+    in_view: bool = False,
+) -> Line:
+    """``[14:05] #m12 alice: hello``; ``in_view``: shown in its own conversation's view, where
+    "→ bob (private)" goes without saying."""
+    when = f"[{format_clock(message.sent_at, now, tz)}]"
+    ref = refs.short(message.id)
+    author = clean(message.author)
+    parts = [("time", when), ("ref", f" {ref} "), (name_style(message.author, me), author)]
+    if message.to is not None and not in_view:
+        parts.append(("private", f" → {clean(message.to)} (private)"))
+    text = _indent(message.text)
+    mine = me is not None and message.author.lower() == me.lower()
+    alert = not mine and me is not None and (message.to is not None or mentions(message.text, me))
+    parts.append(("alert" if alert else "text", f": {text}"))
+    return Line("".join(p for _, p in parts), "message", chat, tuple(parts), alert=alert)
+
+
+def comment_line(
+    comment: Comment,
+    refs: MessageRefs,
+    now: datetime,
+    tz: tzinfo | None = None,
+    *,
+    me: str | None = None,
+    chat: str | None = None,
+) -> Line:
+    when = f"[{format_clock(comment.sent_at, now, tz)}]"
+    parts = [
+        ("time", when),
+        ("ref", "   ↳ "),
+        (name_style(comment.author, me), clean(comment.author)),
+        ("ref", f" on {refs.short(comment.message_id)}"),
+    ]
+    mine = me is not None and comment.author.lower() == me.lower()
+    alert = not mine and me is not None and mentions(comment.text, me)
+    parts.append(("alert" if alert else "text", f": {_indent(comment.text)}"))
+    return Line("".join(p for _, p in parts), "comment", chat, tuple(parts), alert=alert)
+
+
 def format_message(
-    message: Message, ids: ShortIds, now: datetime, tz: tzinfo | None = None
+    message: Message, refs: MessageRefs, now: datetime, tz: tzinfo | None = None
 ) -> list[str]:
-    """``[14:05] #12 alice: hello`` plus one line per comment."""
-    when = format_clock(message.sent_at, now, tz)
-    n = ids.number(message.id)
-    who = clean(message.author)
-    if message.to is not None:
-        who = f"{who} → {clean(message.to)} (private)"
-    lines = [f"[{when}] #{n} {who}: {_indent(message.text)}"]
-    lines.extend(format_comment(c, ids, now, tz) for c in message.comments)
+    """``[14:05] #m12 alice: hello`` plus one line per comment (as the line console shows)."""
+    lines = [message_line(message, refs, now, tz).text]
+    lines.extend(format_comment(c, refs, now, tz) for c in message.comments)
     return lines
 
 
-def format_comment(comment: Comment, ids: ShortIds, now: datetime, tz: tzinfo | None = None) -> str:
-    when = format_clock(comment.sent_at, now, tz)
-    n = ids.number(comment.message_id)
-    return f"[{when}]   ↳ {clean(comment.author)} on #{n}: {_indent(comment.text)}"
+def format_comment(
+    comment: Comment, refs: MessageRefs, now: datetime, tz: tzinfo | None = None
+) -> str:
+    return comment_line(comment, refs, now, tz).text
+
+
+def one_line(text: str) -> str:
+    """Text on one line for scripts: backslash, newline and tab escaped as in Python."""
+    return clean(text).replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
+
+
+def stamp(when: datetime) -> str:
+    """A timestamp as the API writes it: ``2026-11-27T03:13:45.174Z``."""
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def format_message_plain(message: Message) -> list[str]:
-    """For scripts: ``<sent_at> <id> <author>[ -> <to>]: <text>``, comments indented."""
-    stamp = message.sent_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """For scripts, one line each: ``<sent_at> <id> <author>[ -> <to>]: <text>``, then its
+    comments as ``<sent_at> <id> <author> on <message id>: <text>``."""
     who = clean(message.author) + (f" -> {clean(message.to)}" if message.to else "")
-    lines = [f"{stamp} {message.id} {who}: {_indent(message.text)}"]
-    for c in message.comments:
-        lines.append(f"    comment {c.id} {clean(c.author)}: {_indent(c.text)}")
+    lines = [f"{stamp(message.sent_at)} {message.id} {who}: {one_line(message.text)}"]
+    lines.extend(format_comment_plain(c) for c in message.comments)
     return lines
+
+
+def format_comment_plain(comment: Comment) -> str:
+    return (
+        f"{stamp(comment.sent_at)} {comment.id} {clean(comment.author)} on "
+        f"{comment.message_id}: {one_line(comment.text)}"
+    )
 
 
 def _at(when: datetime, now: datetime, tz: tzinfo | None) -> str:
@@ -153,6 +266,8 @@ def describe_error(exc: ClientError, now: datetime, tz: tzinfo | None = None) ->
     if isinstance(exc, ServerUnreachableError):
         return str(exc)
     if isinstance(exc, ProtocolViolationError):
+        if isinstance(exc, NotTrioChatError):
+            return str(exc)
         return f"the server answered something this client does not understand: {exc}"
     if not isinstance(exc, ApiError):
         return str(exc)
@@ -188,6 +303,8 @@ def describe_error(exc: ClientError, now: datetime, tz: tzinfo | None = None) ->
             "the server does not accept this session any more (logged out, or the token was "
             "revoked); start the client again to log in"
         )
+    if isinstance(exc, BadRequestError) and exc.code == "invalid_cursor":
+        return exc.message
     if isinstance(exc, BadRequestError):
         details = "; ".join(f"{p.removeprefix('$.')}: {m}" for p, m in exc.fields)
         return f"the server rejected the request: {details or exc.message}"
@@ -198,6 +315,8 @@ def describe_error(exc: ClientError, now: datetime, tz: tzinfo | None = None) ->
         return {
             "already_reported": "you have already reported this user",
             "username_taken": "that username is already taken",
+            "client_id_conflict": "the server refused a repeated request (its client id was "
+            "already used for something else)",
         }.get(exc.code, exc.message)
     if isinstance(exc, ServerFailureError):
         return f"the server failed ({exc.status} {exc.code}): {exc.message}; try again later"

@@ -1,20 +1,31 @@
 """The interactive chat: start-up (connect, history, unread), commands, and live messages.
 
 Two tasks share one console: the input loop runs commands one at a time, and the live follower
-prints what other people write. Every message and comment is printed at most once, whoever
+shows what other people write. Every message and comment is shown at most once, whoever
 delivers it first (the answer to our own send, ``/connect``, or the live stream), which makes
 the overlaps between those sources harmless.
+
+The session does not know how it is shown. It hands the console :class:`~.render.Line` objects
+that name their conversation; the line console prints them one after the other, the
+full-screen one puts each in its conversation's view. The session keeps the conversations
+(:class:`~.conversations.Conversations`): which one is in view, what is unread where; it tells
+the server (``POST /read``) what the user has seen, so the user's other devices clear the same
+marks, and clears its own when another device does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, tzinfo
+from typing import Final, Protocol
 
 import trio
 
 from .api import ApiClient
+from .auth import is_session_refused
 from .commands import (
+    COMMAND_NAMES,
     HELP,
     Command,
     CommentOn,
@@ -24,15 +35,20 @@ from .commands import (
     ListUsers,
     Logout,
     Private,
+    Query,
     Quit,
     Report,
+    Revoke,
     Say,
+    Sessions,
     ShowStatus,
     parse_command,
 )
+from .conversations import Conversation, Conversations
 from .errors import ClientError, ConnectionLostError, NotFoundError, ServerUnreachableError
 from .live import Backoff, LiveFollower
 from .models import (
+    GENERAL,
     BannedEvent,
     Comment,
     CommentEvent,
@@ -40,25 +56,50 @@ from .models import (
     Event,
     Message,
     MessageEvent,
+    ReadEvent,
     UnbannedEvent,
 )
 from .render import (
     HISTORY_SEPARATOR,
     UNREAD_SEPARATOR,
-    ShortIds,
+    Line,
+    MessageRefs,
+    chat_label,
+    clean,
+    comment_line,
     describe_error,
     format_clock,
-    format_comment,
     format_duration,
-    format_message,
+    message_line,
 )
-from .ui.terminal import Console
 
-__all__ = ["ChatSession", "utc_now"]
+__all__ = ["ChatSession", "Console", "utc_now"]
+
+# Reports of what was read are sent at most this often (seconds): a busy chat read live would
+# otherwise cost a request per message.
+READ_REPORT_DELAY: Final = 1.0
+HISTORY_PAGE: Final = 50
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class Console(Protocol):
+    """What the session needs from a user interface (``ui.terminal``, ``ui.tui``)."""
+
+    # True when every line is shown as it comes (a line console): nothing is ever unread.
+    shows_everything: bool
+
+    def show(self, line: Line) -> None: ...
+
+    def show_older(self, chat: str, lines: list[Line]) -> None: ...
+
+    def changed(self) -> None: ...
+
+    async def read_line(self) -> str | None: ...
+
+    async def read_password(self, prompt: str) -> str | None: ...
 
 
 class ChatSession:
@@ -72,11 +113,14 @@ class ChatSession:
         clock: Callable[[], datetime] = utc_now,
         tz: tzinfo | None = None,
         backoff: Backoff | None = None,
+        relogin: Callable[[str | None], Awaitable[None]] | None = None,
     ) -> None:
         self.api = api
         self.me = me
         self.console = console
-        self.ids = ShortIds()
+        self.refs = MessageRefs()
+        self.views = Conversations(me)
+        self.views.all_visible = console.shows_everything
         self.users: set[str] = {me}
         self._seen_messages: set[str] = set()
         self._seen_comments: set[str] = set()
@@ -84,68 +128,142 @@ class ChatSession:
         self._clock = clock
         self._tz = tz
         self._backoff = backoff
+        self.relogin = relogin
         self.follower: LiveFollower | None = None
+        self._fatal: ClientError | None = None
+        self._nursery: trio.Nursery | None = None
+        self._reads: dict[str, str] = {}  # chat → newest message seen, not yet reported
+        self._reads_waiting = trio.Event()
+
+    def is_mine(self, author: str) -> bool:
+        """Usernames are case-insensitive: a message from any of our devices is ours."""
+        return self.views.is_mine(author)
+
+    @property
+    def live(self) -> bool:
+        return self.follower is None or not self.follower.outage
 
     async def run(self) -> None:
-        """Connect, show what is new, then chat until /quit or end of input."""
+        """Connect, show what is new, then chat until /quit or end of input.
+
+        Raises the :class:`ClientError` that ended it otherwise (a refused session that was
+        not logged in again).
+        """
         result = await self.api.connect()
         # API.md's /connect has no cursor; without one, ask for "the present" right after.
         cursor = result.cursor
         if cursor is None:
             cursor = (await self.api.updates(timeout=0)).cursor
+        await self._open_known_chats()
         self._show_connect(result)
         self.follower = LiveFollower(
-            self.api, cursor, self.on_event, self.notice, backoff=self._backoff
+            self.api,
+            cursor,
+            self.on_event,
+            self._live_notice,
+            backoff=self._backoff,
+            reauthenticate=self.relogin,
         )
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self.follower.run)
-            await self._input_loop()
+            self._nursery = nursery
+            nursery.start_soon(self._until_fatal, self.follower.run, nursery.cancel_scope)
+            nursery.start_soon(self._report_reads)
+            await self._until_fatal(self._input_loop, nursery.cancel_scope)
             nursery.cancel_scope.cancel()
+        self._nursery = None
+        if self._fatal is not None:
+            raise self._fatal
+
+    async def _until_fatal(
+        self, work: Callable[[], Awaitable[None]], scope: trio.CancelScope
+    ) -> None:
+        # Either task may end the session with an error; it is raised once, not as a group.
+        try:
+            await work()
+        except ClientError as exc:
+            self._fatal = exc
+            scope.cancel()
+
+    async def _open_known_chats(self) -> None:
+        """A view for each chat the user has (the full-screen console lists them)."""
+        if self.console.shows_everything:
+            return
+        try:
+            status = await self.api.status()
+        except ClientError:
+            return  # only a convenience: conversations also open as messages arrive
+        for chat in status.chats:
+            self.views.open(chat)
 
     # -- output -----------------------------------------------------------------------------
 
     def notice(self, text: str) -> None:
-        self.console.show(f"* {text}")
+        self.console.show(Line(f"* {text}", "notice"))
 
     def error(self, text: str) -> None:
-        self.console.show(f"error: {text}")
+        self.console.show(Line(f"error: {text}", "error"))
+
+    def info(self, text: str, chat: str | None = None) -> None:
+        self.console.show(Line(text, "info", chat))
+
+    def _live_notice(self, text: str) -> None:
+        self.notice(text)
+        self.console.changed()  # the status line shows the live connection's state
 
     def _show_connect(self, result: ConnectResult) -> None:
         if result.history:
-            self.console.show(HISTORY_SEPARATOR)
+            self.info(HISTORY_SEPARATOR, GENERAL)
             for message in result.history:
                 self.show_message(message)
+        self.views.get(GENERAL).history_loaded = True
         if result.unread:
-            self.console.show(UNREAD_SEPARATOR)
+            self.info(UNREAD_SEPARATOR, GENERAL)
             for message in result.unread:
                 self.show_message(message)
-            self.console.show("── end of unread ──")
+            self.info("── end of unread ──", GENERAL)
         else:
-            self.console.show("── no unread messages ──")
+            self.info("── no unread messages ──", GENERAL)
         self.notice(f"connected to {self.api.server} as {self.me}; type /help for commands")
 
-    def show_message(self, message: Message, *, again: bool = False) -> None:
-        """Print a message once (``again``: print even if shown before, e.g. for /history)."""
-        new = message.id not in self._seen_messages
-        self._seen_messages.add(message.id)
+    def _message_line(self, message: Message, chat: str) -> Line:
+        in_view = not self.console.shows_everything
+        return message_line(
+            message, self.refs, self._clock(), self._tz, me=self.me, chat=chat, in_view=in_view
+        )
+
+    def show_message(self, message: Message) -> None:
+        """Show a message once (a known one again only for comments it did not have)."""
         self.users.add(message.author)
         if message.to is not None:
             self.users.add(message.to)
-        if new or again:
-            self._seen_comments.update(c.id for c in message.comments)
-            for line in format_message(message, self.ids, self._clock(), self._tz):
-                self.console.show(line)
-        else:
-            # Known message coming back with more comments: show only the new ones.
+        chat = self.views.chat_of(message)
+        if message.id in self._seen_messages:
             for comment in message.comments:
                 self.show_comment(comment)
+            return
+        self._seen_messages.add(message.id)
+        self._seen_comments.update(c.id for c in message.comments)
+        line = self._message_line(message, chat)
+        self.views.add(message, alert=line.alert)
+        self.console.show(line)
+        for comment in message.comments:
+            self.console.show(self._comment_line(comment, chat))
+        if not self.is_mine(message.author):
+            self._seen(chat, message.id)
+        self.console.changed()
+
+    def _comment_line(self, comment: Comment, chat: str) -> Line:
+        return comment_line(comment, self.refs, self._clock(), self._tz, me=self.me, chat=chat)
 
     def show_comment(self, comment: Comment) -> None:
         if comment.id in self._seen_comments:
             return
         self._seen_comments.add(comment.id)
         self.users.add(comment.author)
-        self.console.show(format_comment(comment, self.ids, self._clock(), self._tz))
+        # A comment goes with its message; one on a message never shown here, to the common
+        # chat (the one conversation whose old messages every user can comment on).
+        chat = self.views.chat_of_message_id(comment.message_id) or GENERAL
+        self.console.show(self._comment_line(comment, chat))
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, MessageEvent):
@@ -161,7 +279,92 @@ class ChatSession:
             )
         elif isinstance(event, UnbannedEvent):
             self.notice("your ban has ended; you can send again")
+        elif isinstance(event, ReadEvent) and self.views.read_up_to(event.chat, event.up_to):
+            # Another device of ours read that chat: clear the marks it cleared.
+            self.console.changed()
         # Unknown event types: nothing to show; the follower still advances the cursor.
+
+    # -- conversations ----------------------------------------------------------------------
+
+    def focus(self, chat: str) -> Conversation:
+        """Bring a conversation into view; tell the server (and our devices) it is read."""
+        had_unread = self.views.get(chat).unread if chat in self.views else 0
+        conversation = self.views.focus(chat)
+        if had_unread and conversation.newest is not None:
+            self._seen(chat, conversation.newest, force=True)
+        if not conversation.history_loaded and self._nursery is not None:
+            conversation.history_loaded = True
+            self._nursery.start_soon(self._load_history, chat)
+        self.console.changed()
+        return conversation
+
+    async def _load_history(self, chat: str) -> None:
+        try:
+            await self.page_back(chat, HISTORY_PAGE, quiet=True)
+        except ClientError as exc:
+            self.error(describe_error(exc, self._clock(), self._tz))
+
+    async def page_back(self, chat: str, limit: int = HISTORY_PAGE, *, quiet: bool = False) -> int:
+        """Show up to ``limit`` messages of ``chat`` older than the oldest shown; how many."""
+        conversation = self.views.open(chat)
+        if conversation.at_start:
+            if not quiet:
+                self.info(f"── the start of {self._title(conversation)} ──", chat)
+            return 0
+        messages = await self.api.messages(chat=chat, before=conversation.oldest, limit=limit)
+        new = self.views.add_page(chat, messages)
+        if len(messages) < limit:
+            conversation.at_start = True
+        for message in new:
+            self._seen_messages.add(message.id)
+            self._seen_comments.update(c.id for c in message.comments)
+            self.users.add(message.author)
+        lines: list[Line] = []
+        for message in new:
+            lines.append(self._message_line(message, chat))
+            lines.extend(self._comment_line(c, chat) for c in message.comments)
+        if lines or not quiet:
+            title = self._title(conversation)
+            head = f"── {len(new)} earlier messages of {title} ──"
+            if conversation.at_start:
+                head = f"── the start of {title} ──"
+            self.console.show_older(chat, [Line(head, "info", chat), *lines])
+        return len(new)
+
+    def _title(self, conversation: Conversation) -> str:
+        if conversation.id == GENERAL:
+            return "the common chat"
+        if conversation.peer is not None:
+            return f"your private chat with {clean(conversation.peer)}"
+        return clean(conversation.title)
+
+    def _seen(self, chat: str, message_id: str, *, force: bool = False) -> None:
+        """The user has seen ``chat`` up to ``message_id``: report it (soon, batched)."""
+        if not force and not (self.console.shows_everything or chat == self.views.focused):
+            return
+        self._reads[chat] = message_id
+        self._reads_waiting.set()
+
+    async def _report_reads(self) -> None:
+        while True:
+            await self._reads_waiting.wait()
+            await trio.sleep(READ_REPORT_DELAY)
+            self._reads_waiting = trio.Event()
+            reads, self._reads = self._reads, {}
+            for chat, up_to in reads.items():
+                # Best effort: the server already counts delivered messages as read.
+                with contextlib.suppress(ClientError):
+                    await self.api.mark_read(chat, up_to)
+
+    def completions(self, word: str, *, command: bool) -> list[str]:
+        """What ``word`` may be completed to: a command name, or a known user's name."""
+        if command:
+            return [c for c in COMMAND_NAMES if c.startswith(word.lower())]
+        bare = word.lstrip("@")
+        names = sorted(self.users - {self.me}, key=str.lower)
+        return [
+            word[: len(word) - len(bare)] + n for n in names if n.lower().startswith(bare.lower())
+        ]
 
     # -- input ------------------------------------------------------------------------------
 
@@ -175,11 +378,22 @@ class ChatSession:
                 continue
             if isinstance(command, Quit):
                 return
+            if not await self._execute_logged_in(command):
+                return
+
+    async def _execute_logged_in(self, command: Command) -> bool:
+        """Run a command; if the server refused our session, log in again and run it again."""
+        for first in (True, False):
+            token = self.api.token
             try:
-                if not await self.execute(command):
-                    return
+                return await self.execute(command)
             except ClientError as exc:
+                if first and self.relogin is not None and is_session_refused(exc):
+                    await self.relogin(token)  # raises when no new password was given
+                    continue
                 self.error(self._explain(command, exc))
+                break
+        return True
 
     def _explain(self, command: Command, exc: ClientError) -> str:
         text = describe_error(exc, self._clock(), self._tz)
@@ -196,14 +410,30 @@ class ChatSession:
                 text += "; your message was not sent"
         return text
 
+    async def _send(self, text: str, conversation: Conversation) -> None:
+        if conversation.peer is not None:
+            message = await self.api.send(text, to=conversation.peer)
+        elif conversation.id == GENERAL:
+            message = await self.api.send(text)
+        else:
+            message = await self.api.send(text, chat=conversation.id)
+        self.show_message(message)
+
     async def execute(self, command: Command) -> bool:
         """Run one command; ``False`` means the session should end."""
         if isinstance(command, Say):
-            self.show_message(await self.api.send(command.text))
+            await self._send(command.text, self.views.current)
         elif isinstance(command, Private):
-            self.show_message(await self.api.send(command.text, to=command.to))
+            message = await self.api.send(command.text, to=command.to)
+            self.show_message(message)
+            chat = self.views.chat_of(message)
+            if chat != self.views.focused and not self.console.shows_everything:
+                position = self.views.index(chat) + 1
+                self.notice(f"sent privately to {message.to} (it is in view {position})")
+        elif isinstance(command, Query):
+            self._query(command.user)
         elif isinstance(command, CommentOn):
-            message_id = self.ids.resolve(command.ref)
+            message_id = self.refs.resolve(command.ref)
             self.show_comment(await self.api.comment(message_id, command.text))
         elif isinstance(command, Report):
             result = await self.api.report(command.username, command.reason)
@@ -218,18 +448,18 @@ class ChatSession:
         elif isinstance(command, ShowStatus):
             await self._status()
         elif isinstance(command, History):
-            messages = await self.api.messages(limit=command.limit)
-            self.console.show(f"── last {len(messages)} messages of the common chat ──")
-            for message in messages:
-                self.show_message(message, again=True)
-            self.console.show("── end of history ──")
+            await self.page_back(self.views.focused, command.limit)
+        elif isinstance(command, Sessions):
+            await self._sessions()
+        elif isinstance(command, Revoke):
+            await self._revoke(command.ref)
         elif isinstance(command, ListUsers):
             others = sorted(self.users - {self.me}, key=str.lower)
             names = ", ".join([f"{self.me} (you)", *others])
             self.notice(f"users seen in this session: {names} (the server has no user list)")
         elif isinstance(command, Help):
             for line in HELP.splitlines():
-                self.console.show(line)
+                self.info(line)
         elif isinstance(command, Logout):
             await self.api.logout()
             if self._on_logout is not None:
@@ -240,18 +470,64 @@ class ChatSession:
             self.error(command.reason)
         return True
 
+    def _query(self, user: str | None) -> None:
+        if user is None:
+            self.focus(GENERAL)
+            self.notice("talking in the common chat")
+            return
+        if self.is_mine(user):
+            self.error("you cannot talk privately with yourself")
+            return
+        conversation = self.views.open_private(user)
+        self.focus(conversation.id)
+        self.notice(
+            f"talking privately with {clean(conversation.title)}; /query alone goes back to the "
+            "common chat"
+        )
+
+    async def _sessions(self) -> None:
+        now = self._clock()
+        found = await self.api.sessions()
+        self.notice(f"you are signed in on {len(found)} device(s), newest first:")
+        for s in found:
+            mark = "  ← this one" if s.current else ""
+            since = format_clock(s.created_at, now, self._tz)
+            seen = format_clock(s.last_seen_at, now, self._tz)
+            self.notice(f"  {s.id}  {clean(s.device)}  signed in {since}, last seen {seen}{mark}")
+        if len(found) > 1:
+            self.notice("/revoke ID signs one of them out")
+
+    async def _revoke(self, ref: str) -> None:
+        found = await self.api.sessions()
+        matches = [s for s in found if s.id == ref] or [s for s in found if s.id.startswith(ref)]
+        if len(matches) != 1:
+            problem = "no session" if not matches else "more than one session"
+            self.error(f"you have {problem} matching {ref!r}; /sessions lists them")
+            return
+        (target,) = matches
+        if target.current:
+            self.error("that is this session; /logout ends it")
+            return
+        await self.api.revoke_session(target.id)
+        self.notice(f"signed out {clean(target.device)} (session {target.id})")
+
     async def _status(self) -> None:
         status = await self.api.status()
         now = self._clock()
         rate = status.rate_limit
         lines = [f"logged in as {status.username} on {self.api.server}"]
-        reset = ""
-        if rate.reset_at is not None:
-            reset = f"; the count resets at {format_clock(rate.reset_at, now, self._tz)}"
-        lines.append(
-            f"common chat: {rate.remaining} of {rate.limit} messages left{reset} "
-            "(private messages are not limited)"
-        )
+        if rate.limit is None:
+            lines.append("common chat: no rate limit on this server")
+        else:
+            reset = ""
+            if rate.reset_at is not None:
+                reset = f"; the count resets at {format_clock(rate.reset_at, now, self._tz)}"
+            lines.append(
+                f"common chat: {rate.remaining} of {rate.limit} messages left{reset} "
+                "(private messages are not limited)"
+            )
+        unread = [f"{chat_label(c, self.me)} {n}" for c, n in status.unread.items() if n]
+        lines.append("unread: " + (", ".join(unread) if unread else "nothing"))
         if status.banned_until is not None:
             lines.append(
                 f"banned from sending until {format_clock(status.banned_until, now, self._tz)}"

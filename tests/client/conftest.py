@@ -15,9 +15,11 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import httpx
 import pytest
 import trio
 
+from tests.client.terminal import Terminal, terminal_env
 from tests.client.zones import Zone, zone_where_it_is
 
 PYTHON = sys.executable
@@ -168,6 +170,21 @@ def client_zone() -> Zone:
     return zone_where_it_is(12)
 
 
+async def ensure_account(url: str, user: str, password: str | None) -> None:
+    """The client logs in and never registers by itself (only with --register): tests that
+    are not about accounts start from an existing one."""
+    async with httpx.AsyncClient(base_url=url) as http:
+        body = {"username": user, "password": password or "password1"}
+        try:
+            response = await http.post("/register", json=body)
+        except httpx.ConnectError:
+            return  # the server is down: the test is about that
+        assert response.status_code in (201, 409), response.text
+        if response.status_code == 201:  # leave no session behind: tests count them
+            token = response.json()["token"]
+            await http.post("/logout", headers={"Authorization": f"Bearer {token}"})
+
+
 StartClient = Callable[..., Awaitable[Client]]
 
 
@@ -185,6 +202,8 @@ async def start_client(
         password: str = "password1",
         zone: Zone = client_zone,
     ) -> Client:
+        if "--register" not in args:
+            await ensure_account(server.url, user, password)
         cmd = [PYTHON, "-m", "trio_chat_client", "--server", server.url, "--user", user,
                "--config-dir", str(tmp_path / "config" / user), *args]  # fmt: skip
         process = await trio.lowlevel.open_process(
@@ -219,6 +238,8 @@ def run_client(tmp_path: Path, client_zone: Zone) -> RunClient:
         password: str | None = "password1",
         zone: Zone = client_zone,
     ) -> subprocess.CompletedProcess[bytes]:
+        if "--register" not in args:
+            await ensure_account(url, user, password)
         cmd = [PYTHON, "-m", "trio_chat_client", "--server", url, "--user", user,
                "--config-dir", str(tmp_path / "config" / user), *args]  # fmt: skip
         env = _env(TZ=zone.tz)
@@ -235,3 +256,37 @@ def run_client(tmp_path: Path, client_zone: Zone) -> RunClient:
             )
 
     return run
+
+
+StartTerminal = Callable[..., Awaitable[Terminal]]
+
+
+@pytest.fixture
+async def start_tui(tmp_path: Path, client_zone: Zone) -> AsyncIterator[StartTerminal]:
+    """``await start_tui(server, user, *args, rows=16, cols=60)`` → the interactive client on a
+    pseudo-terminal (the full-screen chat), its screen read through a terminal emulator."""
+    started: list[Terminal] = []
+
+    async def start(
+        server: Server,
+        user: str,
+        *args: str,
+        rows: int = 16,
+        cols: int = 60,
+        password: str | None = "password1",
+        env: dict[str, str] | None = None,
+    ) -> Terminal:
+        if "--register" not in args:
+            await ensure_account(server.url, user, password)
+        argv = [PYTHON, "-m", "trio_chat_client", "--server", server.url, "--user", user,
+                "--config-dir", str(tmp_path / "config" / user), *args]  # fmt: skip
+        extra = {"TZ": client_zone.tz, **(env or {})}
+        if password is not None:
+            extra["TRIO_CHAT_PASSWORD"] = password
+        terminal = Terminal(argv, terminal_env(extra), rows=rows, cols=cols)
+        started.append(terminal)
+        return terminal
+
+    yield start
+    for terminal in started:
+        terminal.kill()

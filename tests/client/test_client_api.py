@@ -1,4 +1,5 @@
 import json
+import uuid
 from datetime import UTC, datetime
 
 import httpx
@@ -11,6 +12,7 @@ from trio_chat_client.errors import (
     ConflictError,
     ConnectionLostError,
     NotFoundError,
+    NotTrioChatError,
     ProtocolViolationError,
     RateLimitedError,
     ServerFailureError,
@@ -38,7 +40,9 @@ async def test_login_stores_the_token_and_later_calls_send_it():
     assert "authorization" not in login.headers
     assert json.loads(login.content) == {"username": "alice", "password": "password1"}
     assert send.headers["authorization"] == "Bearer T1"
-    assert json.loads(send.content) == {"text": "yo", "to": "bob"}
+    body = json.loads(send.content)
+    assert body == {"text": "yo", "to": "bob", "client_id": body["client_id"]}
+    assert uuid.UUID(body["client_id"]).version == 4
     assert sent.id == "m1" and sent.sent_at == datetime(2026, 11, 26, 13, 53, tzinfo=UTC)
 
 
@@ -226,3 +230,118 @@ async def test_events_errors():
                 async for _ in stream:
                     pass
     assert "last-event-id" not in fake.requests[0].headers
+
+
+def sent_bodies(fake, path):
+    return [json.loads(r.content) for r in fake.sent("POST", path)]
+
+
+async def test_login_and_register_name_the_device_and_return_the_session_id():
+    fake = FakeServer()
+    answer = {"username": "alice", "token": "T", "session": "s1"}
+    fake.on("POST", "/login", httpx.Response(200, json=answer))
+    fake.on("POST", "/register", httpx.Response(201, json=answer))
+    async with fake.client(token=None) as api:
+        assert (await api.login("alice", "pw", device="laptop")).session == "s1"
+        await api.register("alice", "pw", device="laptop")
+        await api.login("alice", "pw")
+    assert [b.get("device") for b in sent_bodies(fake, "/login")] == ["laptop", None]
+    assert sent_bodies(fake, "/register")[0]["device"] == "laptop"
+
+
+async def test_every_send_and_comment_has_a_fresh_client_id():
+    fake = FakeServer()
+    fake.on("POST", "/send", httpx.Response(201, json={"message": message("m1")}))
+    fake.on("POST", "/comment", httpx.Response(201, json={"comment": comment("c1", "m1")}))
+    async with fake.client() as api:
+        await api.send("a")
+        await api.send("a")
+        await api.comment("m1", "b")
+        await api.comment("m1", "b", client_id="mine")
+    ids = [b["client_id"] for b in sent_bodies(fake, "/send") + sent_bodies(fake, "/comment")]
+    assert len(set(ids)) == 4 and ids[3] == "mine"
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [httpx.ReadError("connection reset"), httpx.ConnectError("Connection refused"),
+     httpx.ReadTimeout("timed out")],
+)  # fmt: skip
+async def test_a_send_is_retried_once_with_the_same_client_id_after_a_network_error(failure):
+    fake = FakeServer()
+    # The repeat is answered 200 with the original (API.md §12): that is success too.
+    fake.on("POST", "/send", failure, httpx.Response(200, json={"message": message("m1")}))
+    fake.on("POST", "/comment", failure, httpx.Response(200, json={"comment": comment("c1", "m1")}))
+    async with fake.client() as api:
+        assert (await api.send("hello")).id == "m1"
+        assert (await api.comment("m1", "+1")).id == "c1"
+    for path in ("/send", "/comment"):
+        first, second = sent_bodies(fake, path)
+        assert first == second  # same client_id, same body
+
+
+async def test_a_second_network_error_is_reported_and_an_answer_is_never_retried():
+    fake = FakeServer()
+    fake.on("POST", "/send", *[httpx.ReadError("reset")] * 3)
+    fake.on("POST", "/comment", error(404, "message_not_found"), httpx.Response(201))
+    async with fake.client() as api:
+        with pytest.raises(ConnectionLostError):
+            await api.send("hello")
+        with pytest.raises(NotFoundError):
+            await api.comment("m9", "+1")
+    assert len(fake.sent("POST", "/send")) == 2
+    assert len(fake.sent("POST", "/comment")) == 1
+
+
+async def test_sessions_revoke_and_read():
+    fake = FakeServer()
+    fake.on("GET", "/sessions", httpx.Response(200, json={"sessions": [
+        {"id": "s2", "device": "phone", "created_at": T0, "last_seen_at": T0, "current": True},
+        {"id": "s/1", "device": "laptop", "created_at": T0, "last_seen_at": T0, "current": False},
+    ]}))  # fmt: skip
+    fake.on("DELETE", "/sessions/s/1", httpx.Response(204))  # the fake matches decoded paths
+    fake.on("POST", "/read", httpx.Response(204))
+    async with fake.client() as api:
+        found = await api.sessions()
+        await api.revoke_session("s/1")
+        await api.mark_read("dm:alice:bob", "m7")
+    assert [(s.id, s.device, s.current) for s in found] == [
+        ("s2", "phone", True),
+        ("s/1", "laptop", False),
+    ]
+    assert fake.requests[1].url.raw_path == b"/sessions/s%2F1"
+    assert sent_bodies(fake, "/read") == [{"chat": "dm:alice:bob", "up_to": "m7"}]
+
+
+async def test_status_without_a_rate_limit_and_with_unread_counts():
+    fake = FakeServer()
+    fake.on("GET", "/status", httpx.Response(200, json={
+        "username": "u5", "chats": ["general", "dm:bob:u5"],
+        "rate_limit": {"limit": None, "remaining": None, "reset_at": None},
+        "banned_until": None, "unread": {"general": 0, "dm:bob:u5": 2},
+    }))  # fmt: skip
+    async with fake.client() as api:
+        status = await api.status()
+    assert (status.rate_limit.limit, status.rate_limit.remaining) == (None, None)
+    assert status.unread == {"general": 0, "dm:bob:u5": 2}
+
+
+def test_read_events_and_client_ids_are_read():
+    from trio_chat_client.models import ReadEvent, structure_event
+
+    event = structure_event({"type": "read", "cursor": "3", "chat": "general", "up_to": "m1"})
+    assert event == ReadEvent(cursor="3", chat="general", up_to="m1")
+    raw = {"type": "message", "cursor": "4", "message": message("m2", client_id="k")}
+    with_id = structure_event(raw)
+    assert isinstance(with_id, MessageEvent) and with_id.message.client_id == "k"
+
+
+async def test_an_error_without_a_trio_chat_body_is_not_a_trio_chat_server():
+    fake = FakeServer()
+    fake.on("POST", "/login", httpx.Response(404, text="<html>Not Found</html>"))
+    fake.on("GET", "/status", httpx.Response(501, text="Unsupported method"))
+    async with fake.client() as api:
+        with pytest.raises(NotTrioChatError, match="does not look like a trio-chat server"):
+            await api.login("alice", "pw")
+        with pytest.raises(NotTrioChatError, match="answered 501"):
+            await api.status()

@@ -58,3 +58,15 @@ def test_default_location_follows_xdg():
     assert default_config_dir({"XDG_CONFIG_HOME": "relative"}) == (
         Path.home() / ".config" / "trio-chat"
     )
+
+
+def test_usernames_are_found_whatever_their_case(tmp_path):
+    store = TokenStore(tmp_path)
+    store.put("s", "Alice", "t1")
+    assert store.get("s", "alice") == "t1" and store.get("s", "ALICE") == "t1"
+    store.path.write_text('{"s": {"Bob": "t2"}}')  # written before keys were lower-cased
+    assert store.get("s", "Bob") == "t2"
+    store.put("s", "bob", "t3")
+    assert store.get("s", "Bob") == "t3"
+    store.forget("s", "BOB")
+    assert store.get("s", "bob") is None

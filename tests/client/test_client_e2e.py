@@ -32,18 +32,20 @@ async def test_two_clients_chat_live_in_common_and_private(start_server, start_c
         await client.expect(CONNECTED)
 
     await alice.say("hello everyone")
-    await alice.expect("alice: hello everyone")  # her own message, shown once sent
+    own = await alice.expect("alice: hello everyone")  # her own message, shown once sent
     line = await bob.expect("alice: hello everyone")
-    number = re.search(r"#(\d+)", line).group(1)
+    ref = re.search(r"#(\S+)", line).group(1)
     await carol.expect("alice: hello everyone")
+    # Everyone refers to a message the same way.
+    assert re.search(r"#(\S+)", own).group(1) == ref
 
     await bob.say("/msg alice just between us")
     await bob.expect("bob → alice (private): just between us")
     await alice.expect("bob → alice (private): just between us")
 
-    await bob.say(f"/comment #{number} welcome!")
-    await alice.expect("↳ bob on #1: welcome!")
-    await carol.expect("↳ bob on #1: welcome!")
+    await bob.say(f"/comment #{ref} welcome!")
+    await alice.expect(f"↳ bob on #{ref}: welcome!")
+    await carol.expect(f"↳ bob on #{ref}: welcome!")
 
     await carol.say("carol here")
     for client in (alice, bob):
@@ -147,10 +149,10 @@ async def test_errors_read_as_sentences(start_server, start_client, run_client, 
     line = await alice.expect("error: ")
     assert line == "error: there is no user 'nobody'; your message was not sent"
 
-    await alice.say("/comment #42 what?")
+    await alice.say("/comment #m42 what?")
     line = await alice.expect("error: ")
     assert line == (
-        "error: there is no message #42 (or it is not visible to you); your message was not sent"
+        "error: there is no message #m42 (or it is not visible to you); your message was not sent"
     )
 
     first_sent = datetime.now(UTC)
@@ -235,7 +237,9 @@ async def test_late_in_the_evening_times_hours_ahead_carry_their_date(
 
 async def test_scripts_send_and_read_with_meaningful_exit_codes(start_server, run_client, tmp_path):
     server = await start_server("--rate-limit-count", "1")
-    sent = await run_client(server.url, "alice", "send", "hello", "from", "a", "script")
+    sent = await run_client(
+        server.url, "alice", "--register", "send", "hello", "from", "a", "script"
+    )
     assert sent.returncode == 0, err(sent)
     message_id = out(sent).strip()
     assert message_id and "\n" not in message_id
@@ -271,7 +275,7 @@ async def test_scripts_send_and_read_with_meaningful_exit_codes(start_server, ru
     wrong = await run_client(server.url, "bob", "send", "x", password="not-bobs-password")
     assert (wrong.returncode, err(wrong).strip()) == (
         2,
-        "trio-chat-client: wrong username or password",
+        "trio-chat-client: wrong username or password (a new account is made with --register)",
     )
     nopw = await run_client(server.url, "carol", "read", password=None)
     assert nopw.returncode == 2 and "TRIO_CHAT_PASSWORD" in err(nopw)

@@ -1,7 +1,9 @@
 import httpx
+import pytest
 import trio
 
 from tests.client.client_fakes import FakeServer, error, message, sse
+from trio_chat_client.errors import UnauthorizedError
 from trio_chat_client.live import Backoff, LiveFollower
 
 
@@ -77,15 +79,51 @@ async def test_long_outage_waits_at_most_the_cap(autojump_clock):
     assert 45.5 <= elapsed < 45.7
 
 
-async def test_unauthorized_stops_following():
+async def test_unauthorized_without_a_way_to_log_in_again_is_raised():
     fake = FakeServer()
     fake.on("GET", "/events", error(401, "unauthorized"))
-    notices = []
     async with fake.client() as api:
-        with trio.fail_after(5):
-            await LiveFollower(api, "1", lambda e: None, notices.append).run()
+        with trio.fail_after(5), pytest.raises(UnauthorizedError):
+            await LiveFollower(api, "1", lambda e: None, lambda t: None).run()
     assert len(fake.requests) == 1
-    assert "no longer accepts this session" in notices[0]
+
+
+async def test_unauthorized_logs_in_again_and_resumes_at_once_from_the_same_cursor(
+    autojump_clock,
+):
+    fake = FakeServer()
+    fake.on(
+        "GET",
+        "/events",
+        stream_response(ev("5", "m5")),  # the session is revoked: the server ends the stream
+        error(401, "unauthorized"),
+        stream_response(ev("6", "m6"), end=False),
+    )
+    seen, relogins = [], []
+    async with fake.client(token="old") as api:
+
+        async def relogin(failed_token):
+            relogins.append((failed_token, trio.current_time()))
+            api.token = "new"
+
+        with trio.CancelScope() as scope:
+
+            def on_event(event):
+                seen.append(event.message.id)
+                if event.cursor == "6":
+                    scope.cancel()
+
+            await LiveFollower(api, "4", on_event, lambda t: None, reauthenticate=relogin).run()
+        done = trio.current_time()
+    assert seen == ["m5", "m6"]
+    assert [t for t, _ in relogins] == ["old"]
+    assert relogins[0][1] == done  # no back-off wait after logging in again
+    assert [r.headers.get("last-event-id") for r in fake.requests] == ["4", "5", "5"]
+    assert [r.headers["authorization"] for r in fake.requests] == [
+        "Bearer old",
+        "Bearer old",
+        "Bearer new",
+    ]
 
 
 async def test_unknown_cursor_restarts_from_the_present(autojump_clock):

@@ -11,13 +11,15 @@ from trio_chat_client.errors import (
 )
 from trio_chat_client.models import Comment, Message
 from trio_chat_client.render import (
-    ShortIds,
+    MessageRefs,
     clean,
     describe_error,
     format_clock,
     format_duration,
     format_message,
     format_message_plain,
+    message_line,
+    name_style,
 )
 
 NOW = datetime(2026, 11, 26, 13, 53, 0, tzinfo=UTC)
@@ -110,35 +112,61 @@ def _message(mid, text="hi", to=None, comments=(), sent_at=NOW):
     return Message(id=mid, author="alice", text=text, sent_at=sent_at, to=to, comments=comments)
 
 
-def test_messages_get_session_numbers_and_comments_follow():
-    ids = ShortIds()
+def test_messages_are_referred_to_by_the_servers_id_and_comments_follow():
+    refs = MessageRefs()
     comment = Comment(id="c1", message_id="m9", author="bob", text="+1", sent_at=NOW)
-    assert format_message(_message("m7"), ids, NOW, UTC) == ["[13:53] #1 alice: hi"]
-    assert format_message(_message("m9", "yo", to="bob", comments=(comment,)), ids, NOW, UTC) == [
-        "[13:53] #2 alice → bob (private): yo",
-        "[13:53]   ↳ bob on #2: +1",
+    assert format_message(_message("m7"), refs, NOW, UTC) == ["[13:53] #m7 alice: hi"]
+    assert format_message(_message("m9", "yo", to="bob", comments=(comment,)), refs, NOW, UTC) == [
+        "[13:53] #m9 alice → bob (private): yo",
+        "[13:53]   ↳ bob on #m9: +1",
     ]
-    # Shown again: same number.
-    assert format_message(_message("m7"), ids, NOW, UTC)[0].startswith("[13:53] #1 ")
-    assert format_message(_message("m8", "two\nlines"), ids, NOW, UTC) == [
-        "[13:53] #3 alice: two\n    lines"
+    assert format_message(_message("m8", "two\nlines"), refs, NOW, UTC) == [
+        "[13:53] #m8 alice: two\n    lines"
+    ]
+    # A long opaque id is shown by its end: the same short form in every client.
+    assert format_message(_message("0123456789abcdef"), refs, NOW, UTC) == [
+        "[13:53] #89abcdef alice: hi"
     ]
 
 
-def test_short_ids_resolve():
-    ids = ShortIds()
-    ids.number("0123456789abcdef")
-    ids.number("m2")
-    assert ids.resolve("#1") == "0123456789abcdef"
-    assert ids.resolve("2") == "m2"
-    assert ids.resolve("m2") == "m2"
-    assert ids.resolve("cdef") == "0123456789abcdef"  # unique suffix
-    assert ids.resolve("#77") == "77"  # unknown: passed on, the server answers 404
+def test_references_resolve():
+    refs = MessageRefs()
+    refs.short("0123456789abcdef")
+    refs.short("m2")
+    assert refs.resolve("#89abcdef") == "0123456789abcdef"
+    assert refs.resolve("#m2") == "m2"
+    assert refs.resolve("m2") == "m2"
+    assert refs.resolve("cdef") == "0123456789abcdef"  # a unique ending
+    assert refs.resolve("#m77") == "m77"  # unknown: passed on, the server answers 404
 
 
-def test_plain_format_for_scripts_has_real_ids_and_utc_stamps():
-    message = _message("m5", to="bob")
-    assert format_message_plain(message) == ["2026-11-26T13:53:00.000Z m5 alice -> bob: hi"]
+def test_plain_format_for_scripts_is_one_line_per_message_with_real_ids_and_utc_stamps():
+    comment = Comment(id="c1", message_id="m5", author="bob", text="a\\b\nc", sent_at=NOW)
+    message = _message("m5", text="two\nlines\tand a tab", to="bob", comments=(comment,))
+    assert format_message_plain(message) == [
+        "2026-11-26T13:53:00.000Z m5 alice -> bob: two\\nlines\\tand a tab",
+        "2026-11-26T13:53:00.000Z c1 bob on m5: a\\\\b\\nc",
+    ]
+
+
+def test_mentions_and_private_messages_alert_the_user_but_their_own_do_not():
+    refs = MessageRefs()
+    me = "Alice"
+
+    def alert(text, author="bob", to=None):
+        message = Message(id="m1", author=author, text=text, sent_at=NOW, to=to)
+        return message_line(message, refs, NOW, UTC, me=me).alert
+
+    assert alert("hey alice!") and alert("@ALICE look") and alert("alice: hi")
+    assert not alert("alicette is here") and not alert("malice") and not alert("alice-bot")
+    assert alert("psst", to="alice") and not alert("hi bob", author="alice", to="bob")
+    assert not alert("I am alice", author="alice")
+
+
+def test_names_keep_their_colour_and_the_user_has_its_own():
+    assert name_style("bob", "alice") == name_style("BOB", "alice") == name_style("bob", None)
+    assert name_style("Alice", "alice") == "me"
+    assert len({name_style(n, None) for n in ("a", "b", "c", "d", "e", "f", "g", "h")}) > 2
 
 
 # Far from UTC both ways, and a half-hour zone with DST rules (on standard time, UTC-03:30, in
@@ -167,10 +195,12 @@ def test_late_in_the_evening_an_hour_ahead_is_tomorrow_in_the_local_zone(zone):
         # This morning (another UTC date than now's in some of the zones) and last night.
         morning = zone.at(2026, 11, 26, 8, 0).astimezone(UTC)
         last_night = zone.at(2026, 11, 25, 23, 59).astimezone(UTC)
-        ids = ShortIds()
-        assert format_message(_message("m1", sent_at=morning), ids, now) == ["[08:00] #1 alice: hi"]
-        assert format_message(_message("m2", sent_at=last_night), ids, now) == [
-            "[Nov 25 23:59] #2 alice: hi"
+        refs = MessageRefs()
+        assert format_message(_message("m1", sent_at=morning), refs, now) == [
+            "[08:00] #m1 alice: hi"
+        ]
+        assert format_message(_message("m2", sent_at=last_night), refs, now) == [
+            "[Nov 25 23:59] #m2 alice: hi"
         ]
 
 
