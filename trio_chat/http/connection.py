@@ -351,7 +351,8 @@ class HTTPConnection:
 
     # -- sending --------------------------------------------------------------------------
 
-    def _head(self, response: Response, length: int | None) -> h11.Response:
+    def _head(self, response: Response, length: int | None, *, close: bool = False) -> h11.Response:
+        """The response head; ``close`` (or shutdown) adds ``connection: close``, once."""
         headers: list[tuple[bytes, bytes]] = []
         if response.content_type is not None:
             headers.append((b"content-type", response.content_type.encode("ascii")))
@@ -359,7 +360,7 @@ class HTTPConnection:
             headers.append((b"content-length", str(length).encode("ascii")))
         for name, value in response.headers:
             headers.append((name.encode("ascii"), value.encode("latin-1")))
-        if self.lifecycle.shutting_down:
+        if close or self.lifecycle.shutting_down:
             headers.append((b"connection", b"close"))
         return h11.Response(
             status_code=response.status, headers=headers, reason=_reason(response.status)
@@ -461,8 +462,7 @@ class HTTPConnection:
         if quiet and self.conn.their_state is h11.IDLE and not self.conn.trailing_data[0]:
             return  # nothing of a request arrived: just close
         response = Response.error(error)
-        response.headers.append(("connection", "close"))
-        data = self.conn.send(self._head(response, len(response.body)))
+        data = self.conn.send(self._head(response, len(response.body), close=True))
         data += self._body(response.body)
         data += self.conn.send(h11.EndOfMessage())
         self._drain_on_close = True
