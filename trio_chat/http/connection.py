@@ -263,6 +263,11 @@ class HTTPConnection:
             raise errors.HeadTooLarge(
                 f"the request head is {head_size} bytes; the limit is {self.config.max_head_size}"
             )
+        if not event.http_version.startswith(b"1."):
+            # h11 parses any digit.digit and would speak HTTP/1.1 to it.
+            raise errors.HTTPVersionNotSupported(
+                f"HTTP/{event.http_version.decode('ascii')} is not supported; use HTTP/1.1"
+            )
         self._head_request = event.method == b"HEAD"
         request = Request(
             method=event.method.decode("ascii", "replace"),
