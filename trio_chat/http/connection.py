@@ -48,7 +48,7 @@ import trio
 
 from trio_chat import errors
 from trio_chat.config import Config
-from trio_chat.http.messages import Request, Response
+from trio_chat.http.messages import Request, Response, http_date
 from trio_chat.http.routing import Route, Router
 
 log = logging.getLogger("trio_chat.http")
@@ -358,7 +358,7 @@ class HTTPConnection:
 
     def _head(self, response: Response, length: int | None, *, close: bool = False) -> h11.Response:
         """The response head; ``close`` (or shutdown) adds ``connection: close``, once."""
-        headers: list[tuple[bytes, bytes]] = []
+        headers: list[tuple[bytes, bytes]] = [(b"date", http_date())]
         if response.content_type is not None:
             headers.append((b"content-type", response.content_type.encode("ascii")))
         if length is not None:
