@@ -1,16 +1,18 @@
-"""Protocol details every answer follows: the HTTP version, Date, HEAD."""
+"""Protocol details: the HTTP version, the Date header, HEAD."""
 
 from __future__ import annotations
 
 import email.utils
+import json
 import re
 import time
 
 import pytest
 
 from tests.hardening.helpers import Conn, RawResponse
-from tests.http.helpers import start
+from tests.http.helpers import read_responses, start
 from trio_chat.config import Config
+from trio_chat.http import Request, Response, Route, Router
 from trio_chat.http.messages import HTTPDate
 
 
@@ -88,3 +90,50 @@ def test_the_date_is_formatted_once_a_second():
     assert date() is first  # the same second: the same bytes, not formatted again
     now[0] += 0.5
     assert date() == b"Sun, 06 Nov 1994 08:49:38 GMT"
+
+
+# -- HEAD ----------------------------------------------------------------------------------
+
+
+async def test_head_is_answered_like_get_with_headers_only(server):
+    stream = await server.connect()
+    await stream.send_all(
+        b"HEAD /echo HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"HEAD /stream HTTP/1.1\r\nHost: x\r\n\r\n"  # a streamed answer: its head only
+        b"HEAD /nothing HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n"  # and the connection is still in step
+    )
+    head, get, stream_head, missing, again = await read_responses(
+        stream, 5, ["HEAD", "GET", "HEAD", "HEAD", "GET"]
+    )
+    assert head[0] == get[0] == 200 and head[2] == b""
+    del head[1]["date"], get[1]["date"]
+    assert head[1] == get[1]  # the same headers, Content-Length included
+    assert stream_head[0] == 200 and stream_head[2] == b""
+    assert stream_head[1]["transfer-encoding"] == "chunked"
+    assert missing[0] == 404 and missing[2] == b""
+    assert again[0] == 200 and again[2] == get[2]
+    await stream.aclose()
+
+
+async def test_allow_lists_head_where_get_is_allowed(nursery):
+    async def ok(request: Request) -> Response:
+        return Response.empty()
+
+    router = Router()
+    for method, path in [("GET", "/both"), ("POST", "/both"), ("POST", "/post")]:
+        router.add(Route(method, path, ok))
+    server = await start(nursery, Config(port=0), router)
+    stream = await server.connect()
+    await stream.send_all(
+        b"PUT /both HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"HEAD /post HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /post HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    both, head_post, get_post = await read_responses(stream, 3, ["PUT", "HEAD", "GET"])
+    assert both[0] == 405 and both[1]["allow"] == "GET, HEAD, POST"
+    assert json.loads(both[2])["error"]["allow"] == ["GET", "HEAD", "POST"]
+    assert head_post[0] == get_post[0] == 405
+    assert head_post[1]["allow"] == get_post[1]["allow"] == "POST"
+    await server.close()

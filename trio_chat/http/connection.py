@@ -372,8 +372,9 @@ class HTTPConnection:
         )
 
     async def _send(self, response: Response, request: Request, whole: bool) -> None:
-        if response.stream is None:
-            data = self.conn.send(self._head(response, len(response.body)))
+        if response.stream is None or self._head_request:  # (HEAD: never run the stream)
+            length = len(response.body) if response.stream is None else None
+            data = self.conn.send(self._head(response, length))
             data += self._body(response.body)
             data += self.conn.send(h11.EndOfMessage())
             # The answer to a request that came whole has the keep-alive time to go out, which

@@ -1,4 +1,9 @@
-"""Routing: exact paths to per-method handlers; 404 and 405 (with ``Allow``) otherwise."""
+"""Routing: exact paths to per-method handlers; 404 and 405 (with ``Allow``) otherwise.
+
+Every GET route answers HEAD too (RFC 9110 §9.3.2): the router hands HEAD to the GET handler
+and the connection sends the head of its answer only. HEAD is not a route of its own, so
+``routes()`` (and the OpenAPI document, which lists them) does not show it.
+"""
 
 from __future__ import annotations
 
@@ -38,7 +43,10 @@ class Router:
             raise errors.NotFound(f"there is nothing at {path}")
         route = methods.get(method)
         if route is None:
-            raise errors.MethodNotAllowed(method, sorted(methods))
+            if method == "HEAD" and "GET" in methods:
+                return methods["GET"]
+            allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
+            raise errors.MethodNotAllowed(method, sorted(allowed))
         return route
 
     def routes(self) -> list[Route]:
