@@ -22,8 +22,10 @@ answered. Size limits are ours: the head limit (431) through h11's
 ``max_incomplete_event_size`` and our own count for a head that arrived whole; the body
 limit against Content-Length before any of the body is read, and against the running total
 for chunked bodies (413). A request framed both ways (Content-Length and Transfer-Encoding)
-could be smuggling a second one: it is refused (400) and the connection closed. Pipelined
-requests wait in h11's buffer and are answered in order.
+could be smuggling a second one: it is refused (400) and the connection closed, as is a
+request line whose version is not HTTP/1.x (505). Pipelined requests wait in h11's buffer
+and are answered in order. Every answer carries a Date; one to HEAD is GET's without the
+body (a streamed body is not even started).
 
 We read from the socket only when h11 says ``NEED_DATA``; if a send fails we tell h11
 (``send_failed``) and give up on the connection. A protocol error is answered with h11's
