@@ -231,6 +231,14 @@ class HeadTooLarge(ChatError):
     default_message = "the request head is too large"
 
 
+class HTTPVersionNotSupported(ChatError):
+    """A request line with a major version other than 1 (RFC 9110 §15.6.6)."""
+
+    status = 505
+    code = "http_version_not_supported"
+    default_message = "this server speaks HTTP/1.1 (and 1.0) only"
+
+
 class _RetryLater(ChatError):
     """A 429: carries ``retry_after`` (whole seconds, rounded up) and the header."""
 

@@ -65,13 +65,19 @@ async def start(nursery: trio.Nursery, config: Config, router: Router | None = N
     return Server(http, port)
 
 
-async def read_responses(stream: trio.SocketStream, count: int) -> list[tuple[int, dict, bytes]]:
-    """Parse ``count`` responses (Content-Length or chunked) off a raw stream."""
+async def read_responses(
+    stream: trio.SocketStream, count: int, methods: list[str] | None = None
+) -> list[tuple[int, dict, bytes]]:
+    """Parse ``count`` responses (Content-Length or chunked) off a raw stream.
+
+    ``methods`` are those of the requests answered (GET by default): a HEAD's answer has no
+    body whatever its headers say.
+    """
     conn = h11.Connection(h11.CLIENT)
     out = []
-    # Pretend we sent `count` GETs, so h11 will parse that many responses.
-    for _ in range(count):
-        conn.send(h11.Request(method="GET", target="/", headers=[("host", "x")]))
+    # Pretend we sent those requests, so h11 will parse that many responses.
+    for method in methods or ["GET"] * count:
+        conn.send(h11.Request(method=method, target="/", headers=[("host", "x")]))
         conn.send(h11.EndOfMessage())
         status, headers, body = 0, {}, b""
         while True:

@@ -62,7 +62,7 @@ async def test_chat_errors_become_their_json_answers(server):
     (banned, missing, wrong) = await read_responses(stream, 3)
     assert banned[0] == 403 and json.loads(banned[2])["error"]["banned_until"]
     assert missing[0] == 404 and json.loads(missing[2])["error"]["code"] == "not_found"
-    assert wrong[0] == 405 and wrong[1]["allow"] == "GET, POST"
+    assert wrong[0] == 405 and wrong[1]["allow"] == "GET, HEAD, POST"
 
 
 async def test_head_too_large_is_431_and_closes(server):

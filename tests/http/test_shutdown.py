@@ -7,8 +7,9 @@ import json
 import trio
 import trio.testing
 
-from tests.hardening.helpers import Conn, request
-from tests.http.helpers import connection_tasks
+from tests.hardening.helpers import Conn, parse_all, receive_all, request
+from tests.http.helpers import connection_tasks, start
+from trio_chat.config import Config
 
 
 class ShutdownAsItWakes(trio.abc.Instrument):
@@ -55,3 +56,23 @@ async def test_a_request_arriving_as_shutdown_begins_is_answered(chat_server):
     assert answer.headers["connection"] == ["close"]
     assert await conn.closed()
     await conn.aclose()
+
+
+async def test_a_408_at_shutdown_says_connection_close_once(mock_clock, nursery):
+    server = await start(nursery, Config(port=0, request_timeout=10, shutdown_timeout=100))
+    try:
+        stream = await server.connect()
+        await stream.send_all(b"POST /echo HTTP/1.1\r\nHost: x\r\n")  # ...and nothing more
+        await trio.testing.wait_all_tasks_blocked()
+        server.http.shutdown()  # the request is under way: it keeps its own deadline
+        await trio.testing.wait_all_tasks_blocked()
+        mock_clock.jump(10)
+        await trio.testing.wait_all_tasks_blocked()
+        data = await receive_all(stream)
+    finally:
+        # (Closing our end also ends the server's drain, which waits in mock time.)
+        await server.close()
+    (answer,), rest = parse_all(data)
+    assert rest == b""
+    assert answer.check().status == 408 and answer.code == "request_timeout"
+    assert answer.headers["connection"] == ["close"]

@@ -22,8 +22,10 @@ answered. Size limits are ours: the head limit (431) through h11's
 ``max_incomplete_event_size`` and our own count for a head that arrived whole; the body
 limit against Content-Length before any of the body is read, and against the running total
 for chunked bodies (413). A request framed both ways (Content-Length and Transfer-Encoding)
-could be smuggling a second one: it is refused (400) and the connection closed. Pipelined
-requests wait in h11's buffer and are answered in order.
+could be smuggling a second one: it is refused (400) and the connection closed, as is a
+request line whose version is not HTTP/1.x (505). Pipelined requests wait in h11's buffer
+and are answered in order. Every answer carries a Date; one to HEAD is GET's without the
+body (a streamed body is not even started).
 
 We read from the socket only when h11 says ``NEED_DATA``; if a send fails we tell h11
 (``send_failed``) and give up on the connection. A protocol error is answered with h11's
@@ -48,7 +50,7 @@ import trio
 
 from trio_chat import errors
 from trio_chat.config import Config
-from trio_chat.http.messages import Request, Response
+from trio_chat.http.messages import Request, Response, http_date
 from trio_chat.http.routing import Route, Router
 
 log = logging.getLogger("trio_chat.http")
@@ -282,6 +284,11 @@ class HTTPConnection:
             raise errors.HeadTooLarge(
                 f"the request head is {head_size} bytes; the limit is {self.config.max_head_size}"
             )
+        if not event.http_version.startswith(b"1."):
+            # h11 parses any digit.digit and would speak HTTP/1.1 to it.
+            raise errors.HTTPVersionNotSupported(
+                f"HTTP/{event.http_version.decode('ascii')} is not supported; use HTTP/1.1"
+            )
         self._head_request = event.method == b"HEAD"
         request = Request(
             method=event.method.decode("ascii", "replace"),
@@ -406,23 +413,25 @@ class HTTPConnection:
 
     # -- sending --------------------------------------------------------------------------
 
-    def _head(self, response: Response, length: int | None) -> h11.Response:
-        headers: list[tuple[bytes, bytes]] = []
+    def _head(self, response: Response, length: int | None, *, close: bool = False) -> h11.Response:
+        """The response head; ``close`` (or shutdown) adds ``connection: close``, once."""
+        headers: list[tuple[bytes, bytes]] = [(b"date", http_date())]
         if response.content_type is not None:
             headers.append((b"content-type", response.content_type.encode("ascii")))
         if length is not None:
             headers.append((b"content-length", str(length).encode("ascii")))
         for name, value in response.headers:
             headers.append((name.encode("ascii"), value.encode("latin-1")))
-        if self.lifecycle.shutting_down:
+        if close or self.lifecycle.shutting_down:
             headers.append((b"connection", b"close"))
         return h11.Response(
             status_code=response.status, headers=headers, reason=_reason(response.status)
         )
 
     async def _send(self, response: Response, request: Request, whole: bool) -> None:
-        if response.stream is None:
-            data = self.conn.send(self._head(response, len(response.body)))
+        if response.stream is None or self._head_request:  # (HEAD: never run the stream)
+            length = len(response.body) if response.stream is None else None
+            data = self.conn.send(self._head(response, length))
             data += self._body(response.body)
             data += self.conn.send(h11.EndOfMessage())
             # The answer to a request that came whole has the keep-alive time to go out, which
@@ -517,8 +526,7 @@ class HTTPConnection:
         if quiet and self.conn.their_state is h11.IDLE and not self.conn.trailing_data[0]:
             return  # nothing of a request arrived: just close
         response = Response.error(error)
-        response.headers.append(("connection", "close"))
-        data = self.conn.send(self._head(response, len(response.body)))
+        data = self.conn.send(self._head(response, len(response.body), close=True))
         data += self._body(response.body)
         data += self.conn.send(h11.EndOfMessage())
         self._drain_on_close = True

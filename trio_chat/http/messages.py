@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -108,3 +110,27 @@ def dump_json(payload: Any) -> bytes:
         # A lone surrogate has no UTF-8 form; escaped it is still valid JSON. Requests cannot
         # carry one in, but one stored string must never make every answer holding it a 500.
         return json.dumps(payload, separators=(",", ":")).encode("ascii")
+
+
+class HTTPDate:
+    """The ``Date`` header's value (IMF-fixdate, RFC 9110 §5.6.7), formatted once a second.
+
+    Every response carries one, so formatting it per response would be waste on a hot path.
+    """
+
+    __slots__ = ("_clock", "_second", "_value")
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._second = -1
+        self._value = b""
+
+    def __call__(self) -> bytes:
+        second = int(self._clock())
+        if second != self._second:
+            self._value = email.utils.formatdate(second, usegmt=True).encode("ascii")
+            self._second = second
+        return self._value
+
+
+http_date = HTTPDate()

@@ -4,6 +4,10 @@ A path is exact (``/send``) or a pattern with named segments (``/sessions/{sessi
 each ``{name}`` matches one non-empty path segment, percent-decoded, and is passed to the
 handler as a keyword argument. Exact paths are found by one dict lookup; patterns are tried in
 the order they were added, only when no exact path matched.
+
+Every GET route answers HEAD too (RFC 9110 §9.3.2): the router hands HEAD to the GET handler
+and the connection sends the head of its answer only. HEAD is not a route of its own, so
+``routes()`` (and the OpenAPI document, which lists them) does not show it.
 """
 
 from __future__ import annotations
@@ -81,7 +85,10 @@ class Router:
             raise errors.NotFound(f"there is nothing at {path}")
         route = methods.get(method)
         if route is None:
-            raise errors.MethodNotAllowed(method, sorted(methods))
+            if method == "HEAD" and "GET" in methods:
+                return methods["GET"]
+            allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
+            raise errors.MethodNotAllowed(method, sorted(allowed))
         return route
 
     def routes(self) -> list[Route]:

@@ -16,21 +16,20 @@ import trio
 from trio_chat import errors
 from trio_chat.config import Config
 from trio_chat.http.connection import HTTPConnection
-from trio_chat.http.messages import dump_json
+from trio_chat.http.messages import dump_json, http_date
 from trio_chat.http.routing import Router
 
 log = logging.getLogger("trio_chat.http")
 lifecycle = logging.getLogger("trio_chat.lifecycle")
 
 
-def _overloaded_response() -> bytes:
+def _overloaded_response() -> tuple[bytes, bytes]:
+    """The 503 for a connection over the cap, around its Date header (added when sent)."""
     body = dump_json(errors.Overloaded().body())
     return (
-        b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
-        b"connection: close\r\nretry-after: 1\r\ncontent-length: "
-        + str(len(body)).encode()
-        + b"\r\n\r\n"
-        + body
+        b"HTTP/1.1 503 Service Unavailable\r\ndate: ",
+        b"\r\ncontent-type: application/json\r\nconnection: close\r\nretry-after: 1\r\n"
+        b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body,
     )
 
 
@@ -104,7 +103,8 @@ class HTTPServer:
     async def _refuse(self, stream: trio.SocketStream) -> None:
         with trio.move_on_after(1):
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                await stream.send_all(self._overloaded)
+                head, rest = self._overloaded
+                await stream.send_all(head + http_date() + rest)
         await stream.aclose()
 
 
