@@ -202,3 +202,14 @@ async def test_upload_errors(chat_server, http):
     assert anonymous.status_code == 401
     # Still serving after all that.
     assert (await alice.get("/status")).status_code == 200
+
+
+async def test_head_of_a_download_is_its_headers_only(chat_server, http):
+    alice = await register(http, "alice")
+    record = await upload(chat_server, alice, BYTES)
+    head = await alice.client.head(f"/files/{record.id}", headers=alice.auth)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(BYTES))
+    assert head.headers["etag"] == f'"{record.sha256}"'
+    # The connection is still good for the next request.
+    assert (await alice.get(f"/files/{record.id}")).content == BYTES

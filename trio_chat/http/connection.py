@@ -430,7 +430,7 @@ class HTTPConnection:
 
     async def _send(self, response: Response, request: Request, whole: bool) -> None:
         if response.stream is None or self._head_request:  # (HEAD: never run the stream)
-            length = len(response.body) if response.stream is None else None
+            length = len(response.body) if response.stream is None else response.length
             data = self.conn.send(self._head(response, length))
             data += self._body(response.body)
             data += self.conn.send(h11.EndOfMessage())
