@@ -4,12 +4,12 @@ Theory of operation
 -------------------
 The loop waits for a request to start (the keep-alive wait, which shutdown may interrupt),
 then receives its head, finds its route, receives the whole body -- or, for a route with a
-body limit of its own (uploads), hands the handler the body as it arrives -- and answers it. A connection runs in
-its own nursery, whose cancel scope is the connection's one scope, for its whole life. Its
-deadline follows the phase (see ``_Phase``): keep-alive while idle, the request deadline
-once a request is arriving in pieces (408 when it runs out, which is what cuts off a
-slowloris), none while a handler runs -- a request once begun is answered, the server's
-shutdown deadline bounds it -- and a write deadline for the answer.
+body limit of its own (uploads), hands the handler the body as it arrives -- and answers it.
+A connection runs in its own nursery, whose cancel scope is the connection's one scope, for
+its whole life. Its deadline follows the phase (see ``_Phase``): keep-alive while idle, the
+request deadline once a request is arriving in pieces (408 when it runs out, which is what
+cuts off a slowloris), none while a handler runs -- a request once begun is answered, the
+server's shutdown deadline bounds it -- and a write deadline for the answer.
 
 Every task a request starts runs in that nursery -- today the disconnect watcher of a
 long-poll or stream, which reads while the handler waits -- and is cancelled when its request
