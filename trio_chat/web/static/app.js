@@ -306,11 +306,20 @@ function markRead(chat) {
 const rendered = new Map(); // message id -> its element (kept across renders)
 const previews = new Map(); // file id -> Promise of a blob: URL
 
+// While the list is scrolled to its end it stays there, whatever arrives or grows (a new
+// message, a preview loading, the banner taking room); scrolled up, it stays put.
+let stick = true;
+
+function keepAtBottom() {
+  const list = $('#messages');
+  if (stick) list.scrollTop = list.scrollHeight;
+}
+
 function renderMessages({ bottom = false } = {}) {
   const list = $('#messages');
   const chat = state.chats.get(state.current);
   if (!chat) return;
-  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  if (bottom) stick = true;
   const items = chat.messages.map(messageElement);
   const older = chat.more
     ? h('li', { className: 'older' }, h('button', { type: 'button', onclick: () => loadOlder(chat) }, 'Load older messages'))
@@ -319,7 +328,7 @@ function renderMessages({ bottom = false } = {}) {
     ? h('li', { className: 'empty' }, 'No messages yet. Say hello!')
     : null;
   fill(list, older, empty, items);
-  if (bottom || atBottom) list.scrollTop = list.scrollHeight;
+  keepAtBottom();
 }
 
 async function loadOlder(chat) {
@@ -331,6 +340,7 @@ async function loadOlder(chat) {
     toast(e.message, true);
   }
   if (state.current !== chat.id) return;
+  stick = false;
   renderMessages();
   list.scrollTop = list.scrollHeight - fromBottom;
 }
@@ -340,7 +350,7 @@ function messageElement(message) {
   if (el) return el;
   const files = message.files.map((file) => {
     const preview = PREVIEWED.has(file.content_type) && file.size <= PREVIEW_MAX;
-    const img = preview ? h('img', { alt: file.name, className: 'preview', loading: 'lazy' }) : null;
+    const img = preview ? h('img', { alt: file.name, className: 'preview', onload: keepAtBottom }) : null;
     if (img) showPreview(file, img);
     return h('li', { className: 'file' },
       img,
@@ -457,7 +467,7 @@ async function send(event) {
     if (chat.kind === 'dm') body.to = chat.peer;
     else body.chat = chat.id;
     if (records.length) body.files = records.map((r) => r.id);
-    const when = $('#send-at').value;
+    const when = $('#when').hidden ? '' : $('#send-at').value;
     if (when) body.send_at = new Date(when).toISOString();
     const same = lastAttempt && JSON.stringify(lastAttempt.body) === JSON.stringify(body);
     lastAttempt = { body, id: same ? lastAttempt.id : newId() };
@@ -466,7 +476,7 @@ async function send(event) {
     });
     lastAttempt = null;
     textarea.value = '';
-    $('#send-at').value = '';
+    later(false);
     state.pending = [];
     renderAttachments();
     if (status === 202) {
@@ -506,6 +516,24 @@ function rateFromHeaders(headers) {
     remaining: Number(remaining),
     reset_at: reset ? new Date(Date.now() + reset * 1000).toISOString() : null,
   };
+}
+
+/** Show or hide the time to send at; the Send button says what it will do. */
+function later(open) {
+  $('#when').hidden = !open;
+  $('#later').setAttribute('aria-expanded', String(open));
+  if (open) {
+    const input = $('#send-at');
+    if (!input.value) {
+      // In a few minutes, local time, as the input wants it: 2026-11-30T18:05
+      const soon = new Date(Date.now() + 5 * 60_000 - new Date().getTimezoneOffset() * 60_000);
+      input.value = soon.toISOString().slice(0, 16);
+    }
+    input.focus();
+  } else {
+    $('#send-at').value = '';
+  }
+  $('#send').textContent = open ? 'Schedule' : 'Send';
 }
 
 function chooseFiles(event) {
@@ -796,6 +824,11 @@ function wire() {
   wirePanel();
   $('#login-form').addEventListener('submit', login);
   $('#composer').addEventListener('submit', send);
+  const list = $('#messages');
+  list.addEventListener('scroll', () => {
+    stick = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  });
+  new ResizeObserver(keepAtBottom).observe(list);
   $('#text').addEventListener('keydown', (event) => {
     if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
@@ -804,6 +837,11 @@ function wire() {
   });
   $('#attach').addEventListener('click', () => $('#file-input').click());
   $('#file-input').addEventListener('change', chooseFiles);
+  $('#later').addEventListener('click', () => later($('#when').hidden));
+  $('#not-later').addEventListener('click', () => {
+    later(false);
+    $('#text').focus();
+  });
   $('#dm-form').addEventListener('submit', openPrivate);
   $('#room-form').addEventListener('submit', createRoom);
   $('#join-form').addEventListener('submit', join);
