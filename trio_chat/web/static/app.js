@@ -9,7 +9,12 @@ import { $, fill, formatSize, formatTime, h, saveBlob, timeEl } from './dom.js';
 import { closePanel, joinPanel, panelOpen, reportPanel, roomPanel, scheduledPanel,
   sessionsPanel, wirePanel } from './panels.js';
 
-const STORE = { token: 'trio-chat.token', user: 'trio-chat.user', chat: 'trio-chat.chat' };
+const STORE = {
+  token: 'trio-chat.token',
+  user: 'trio-chat.user',
+  chat: 'trio-chat.chat', // the open chat
+  unread: 'trio-chat.unread', // counts of messages this tab received live but nobody read
+};
 const GENERAL = 'general';
 const PAGE = 50;
 // Previewed inline (fetched with the token, shown from a blob: URL). SVG is not: the server
@@ -87,6 +92,7 @@ async function signOut(note) {
   sessionStorage.removeItem(STORE.token);
   sessionStorage.removeItem(STORE.user);
   sessionStorage.removeItem(STORE.chat);
+  sessionStorage.removeItem(STORE.unread);
   api.token = null;
   state.me = null;
   state.chats.clear();
@@ -133,7 +139,12 @@ async function start() {
     $('#me-name').textContent = state.me;
     applyStatus(status);
     for (const room of rooms) state.rooms.set(room.id, room);
-    for (const id of status.chats) chatFor(id).unread = status.unread[id] || 0;
+    // The server counts a message as read once it is delivered to any session, so what this
+    // tab received live before a reload, unseen, only the tab's own count remembers.
+    const kept = JSON.parse(sessionStorage.getItem(STORE.unread) || '{}');
+    for (const id of status.chats) {
+      chatFor(id).unread = Math.max(status.unread[id] || 0, kept[id] || 0);
+    }
     live.start(cursor);
   } catch (e) {
     if (e.status === 401 || !api.token) return; // signed out already
@@ -232,6 +243,9 @@ export function renderChatList() {
   }));
   const unread = chats.reduce((n, c) => n + c.unread, 0);
   document.title = unread ? `(${unread}) trio-chat` : 'trio-chat';
+  sessionStorage.setItem(STORE.unread, JSON.stringify(
+    Object.fromEntries(chats.filter((c) => c.unread).map((c) => [c.id, c.unread])),
+  ));
 }
 
 export async function openChat(id, { focus = true } = {}) {
@@ -777,7 +791,7 @@ async function openPrivate(event) {
   const id = dmId(state.me, name);
   const known = state.chats.has(id);
   const chat = chatFor(id);
-  chat.peer = chat.peer && key(chat.peer) === key(name) && known ? chat.peer : name;
+  if (!known) chat.peer = name; // as typed, until a message shows how its owner spells it
   try {
     await loadPage(chat);
   } catch (e) {

@@ -17,30 +17,33 @@ export class EventStream {
     this.onEvent = onEvent;
     this.onState = onState;
     this.onUnauthorized = onUnauthorized;
-    this.running = false;
     this.cursor = null;
-    this.abort = null;
-    this.wake = null; // ends the wait before the next attempt (we are back online)
-    window.addEventListener('online', () => this.wake && this.wake());
+    // The running loop's handle: {active, abort(), wake()}. A new start() gets a new one, so
+    // a loop from before a sign-out can never carry on beside the new one.
+    this.run = null;
+    window.addEventListener('online', () => this.run && this.run.wake());
   }
 
   start(cursor) {
+    this.stop();
     this.cursor = cursor;
-    this.running = true;
-    this.run();
+    this.run = { active: true, abort: () => {}, wake: () => {} };
+    this.loop(this.run);
   }
 
   stop() {
-    this.running = false;
-    if (this.abort) this.abort();
-    if (this.wake) this.wake();
+    if (!this.run) return;
+    this.run.active = false;
+    this.run.abort();
+    this.run.wake();
+    this.run = null;
   }
 
-  async run() {
+  async loop(run) {
     let delay = FIRST_DELAY;
-    while (this.running) {
+    while (run.active) {
       const controller = new AbortController();
-      this.abort = () => controller.abort();
+      run.abort = () => controller.abort();
       try {
         const headers = this.api.headers({ Accept: 'text/event-stream' });
         if (this.cursor !== null) headers['Last-Event-ID'] = this.cursor;
@@ -48,7 +51,7 @@ export class EventStream {
           headers, signal: controller.signal, cache: 'no-store',
         });
         if (response.status === 401) {
-          this.running = false;
+          run.active = false;
           this.onUnauthorized();
           return;
         }
@@ -58,23 +61,23 @@ export class EventStream {
         } else if (response.ok) {
           this.onState('live');
           delay = FIRST_DELAY;
-          await this.read(response.body, controller);
+          await this.read(response.body, controller, run);
         }
       } catch {
         // a network failure, or our own abort: both end in a retry unless stopped
       }
-      if (!this.running) return;
+      if (!run.active) return;
       this.onState('reconnecting');
       await new Promise((resolve) => {
         const timer = setTimeout(resolve, delay * (0.75 + Math.random() / 2));
-        this.wake = () => { clearTimeout(timer); resolve(); };
+        run.wake = () => { clearTimeout(timer); resolve(); };
       });
-      this.wake = null;
+      run.wake = () => {};
       delay = Math.min(delay * 2, MAX_DELAY);
     }
   }
 
-  async read(body, controller) {
+  async read(body, controller, run) {
     const reader = body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = '';
     let watchdog = setTimeout(() => controller.abort(), SILENCE);
@@ -89,7 +92,7 @@ export class EventStream {
         while ((end = buffer.search(/\r?\n\r?\n/)) >= 0) {
           const frame = buffer.slice(0, end);
           buffer = buffer.slice(end).replace(/^\r?\n\r?\n/, '');
-          if (!this.running) return;
+          if (!run.active) return;
           this.frame(frame);
         }
       }
