@@ -116,13 +116,22 @@ def register(api: httpx.Client, name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['token']}"}
 
 
-_names = iter(range(10**6))
+_taken: set[str] = set()
 
 
 @pytest.fixture
 def unique() -> Any:
-    """A fresh username on the shared server: ``unique("alice")`` -> ``alice3``."""
-    return lambda name: f"{name}{next(_names)}"
+    """A fresh username on the shared server: ``alice``, then ``alice2``, ``alice3``..."""
+
+    def fresh(name: str) -> str:
+        n = 1
+        while (name if n == 1 else f"{name}{n}") in _taken:
+            n += 1
+        chosen = name if n == 1 else f"{name}{n}"
+        _taken.add(chosen)
+        return chosen
+
+    return fresh
 
 
 def screenshot(page: Any, name: str) -> Path:
