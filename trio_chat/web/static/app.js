@@ -863,6 +863,7 @@ function wire() {
   $('#open-sessions').addEventListener('click', sessionsPanel);
   $('#open-scheduled').addEventListener('click', scheduledPanel);
   $('#room-info').addEventListener('click', () => roomPanel(state.current));
+  $('#toast').addEventListener('click', (event) => { event.currentTarget.hidden = true; });
   $('#back').addEventListener('click', () => {
     document.body.classList.remove('show-chat');
     const current = document.querySelector('.chat-item[aria-current="true"]');
