@@ -16,6 +16,8 @@ from tests.conftest import PASSWORD, register
 from tests.hardening.helpers import Conn, request, wait_until
 
 PUBLIC = {("POST", "/register"), ("POST", "/login"), ("GET", "/healthz"), ("GET", "/openapi.json")}
+# The web client's page and files (tests/web checks them): public, as a web page must be.
+WEB_CLIENT = {("GET", "/"), ("GET", "/join/{token}"), ("GET", "/static/{version}/{name}")}
 SECRET = "psst-only-for-bob"
 REPLY = "psst-reply-for-alice"
 COMMENT = "psst-comment-on-private"
@@ -112,7 +114,7 @@ async def test_private_messages_and_events_never_reach_a_third_user(chat_server,
     assert mine[0]["comments"][0]["text"] == COMMENT
 
 
-async def test_every_endpoint_but_four_requires_a_token(chat_server, http):
+async def test_every_api_endpoint_but_four_requires_a_token(chat_server, http):
     user = await register(http, "tokenholder")
     revoked = await register(http, "revoked")
     assert (await revoked.post("/logout")).status_code == 204
@@ -120,7 +122,7 @@ async def test_every_endpoint_but_four_requires_a_token(chat_server, http):
     document = (await http.get("/openapi.json")).json()
     documented = {(m.upper(), p) for p, ops in document["paths"].items() for m in ops}
     assert routes == documented
-    assert routes >= PUBLIC and len(routes) > len(PUBLIC)
+    assert routes >= PUBLIC | WEB_CLIENT and len(routes) > len(PUBLIC | WEB_CLIENT)
     bad_headers = [
         {},
         {"Authorization": "Bearer"},
@@ -130,7 +132,7 @@ async def test_every_endpoint_but_four_requires_a_token(chat_server, http):
         {"Authorization": f"Bearer {revoked.token}"},
         {"Authorization": f"Bearer {user.token[:-1]}"},
     ]
-    for method, path in sorted(routes - PUBLIC):
+    for method, path in sorted(routes - PUBLIC - WEB_CLIENT):
         for headers in bad_headers:
             response = await http.request(method, path, headers=headers, json={})
             assert response.status_code == 401, (method, path, headers, response.text)

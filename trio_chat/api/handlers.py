@@ -37,6 +37,7 @@ from trio_chat.domain.ratelimit import RateStatus
 from trio_chat.http.messages import ChunkSender, Request, Response, dump_json
 from trio_chat.http.routing import Route, Router
 from trio_chat.service.chat import ChatService
+from trio_chat.web import web_client
 
 MESSAGES_DEFAULT_LIMIT = 50
 MESSAGES_MAX_LIMIT = 100
@@ -484,6 +485,8 @@ def build_router(service: ChatService) -> Router:
             body_limit=service.config.max_file_size,
         )
     )
+    for route in web_client().routes():  # the browser client: /, /join/<token>, /static/...
+        router.add(route)
     return router
 
 

@@ -412,6 +412,45 @@ def _op(summary: str, responses: dict[str, Schema], *, auth: bool = True, **extr
     return op
 
 
+def _web_client() -> dict[str, dict[str, Schema]]:
+    """The browser client's page and files (docs/WEB.md): public, cacheable, not JSON."""
+
+    def files(summary: str, kind: str, *params: str) -> dict[str, Schema]:
+        return {
+            "get": _op(
+                summary,
+                {
+                    "200": {
+                        "description": f"{kind}, with ETag, Cache-Control and a strict "
+                        "Content-Security-Policy",
+                        "content": {"*/*": {"schema": {"type": "string"}}},
+                    },
+                    "304": {"description": "If-None-Match matched the ETag"},
+                    # Only a file can be missing: the page is always there.
+                    **(_errors(404) if "name" in params else {}),
+                },
+                auth=False,
+                parameters=[_path(p) for p in params],
+            )
+        }
+
+    return {
+        "/": files("The web client", "the page (text/html)"),
+        "/join/{token}": files(
+            "The web client, opened on a room's invite link: it offers to ask to join",
+            "the page (text/html)",
+            "token",
+        ),
+        "/static/{version}/{name}": files(
+            "The web client's scripts, styles and icon; the version in the path changes "
+            "with them, so they are cached for a year",
+            "the file",
+            "version",
+            "name",
+        ),
+    }
+
+
 def document(config: Config) -> Schema:
     rate_headers = {
         name: {"schema": {"type": "integer"}, "description": text}
@@ -681,6 +720,7 @@ def document(config: Config) -> Schema:
             )
         },
         "/healthz": {"get": _op("Liveness", {"200": _json(_ref("Health"))}, auth=False)},
+        **_web_client(),
         "/openapi.json": {
             "get": _op(
                 "This document",
