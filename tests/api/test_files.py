@@ -213,3 +213,15 @@ async def test_head_of_a_download_is_its_headers_only(chat_server, http):
     assert head.headers["etag"] == f'"{record.sha256}"'
     # The connection is still good for the next request.
     assert (await alice.get(f"/files/{record.id}")).content == BYTES
+
+
+async def test_304_and_204_carry_no_content_length(chat_server, http):
+    alice = await register(http, "alice")
+    record = await upload(chat_server, alice, BYTES)
+    etag = f'"{record.sha256}"'
+    cached = await alice.client.get(
+        f"/files/{record.id}", headers={**alice.auth, "If-None-Match": etag}
+    )
+    assert cached.status_code == 304 and "content-length" not in cached.headers
+    ended = await alice.post("/logout")
+    assert ended.status_code == 204 and "content-length" not in ended.headers

@@ -419,7 +419,9 @@ class HTTPConnection:
         headers: list[tuple[bytes, bytes]] = [(b"date", http_date())]
         if response.content_type is not None:
             headers.append((b"content-type", response.content_type.encode("ascii")))
-        if length is not None:
+        # No length for 204 and 304: RFC 9110 §8.6 forbids one on 204, and on 304 allows only
+        # the length the 200 would have had -- which a 304 does not know.
+        if length is not None and response.status not in (204, 304):
             headers.append((b"content-length", str(length).encode("ascii")))
         for name, value in response.headers:
             headers.append((name.encode("ascii"), value.encode("latin-1")))
