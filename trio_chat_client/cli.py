@@ -36,10 +36,10 @@ from .models import (
     Event,
     Message,
     MessageEvent,
-    ReadEvent,
     UnbannedEvent,
     UnknownEvent,
     converter,
+    event_type,
 )
 from .render import (
     describe_error,
@@ -389,14 +389,7 @@ def _as_json(event: Event | Message) -> dict[str, Any]:
         return {"type": "message", "message": converter.unstructure(event)}
     if isinstance(event, UnknownEvent):  # passed on as the server sent it
         return dict(event.data)
-    kind = {
-        MessageEvent: "message",
-        CommentEvent: "comment",
-        BannedEvent: "banned",
-        UnbannedEvent: "unbanned",
-        ReadEvent: "read",
-    }[type(event)]
-    return {"type": kind, **converter.unstructure(event)}
+    return {"type": event_type(event), **converter.unstructure(event)}
 
 
 async def _read(api: ApiClient, args: argparse.Namespace) -> None:
