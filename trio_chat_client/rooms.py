@@ -274,7 +274,7 @@ class RoomCommands:
         left = format_duration((link.expires_at - now).total_seconds())
         uses = "" if link.uses_left is None else f", for {link.uses_left} use(s)"
         s.notice(
-            f"invite link to {clean(room.title)}, valid until {until} ({left}){uses}; whoever "
+            f"invite link to {clean(room.title)}, valid until {until} (in {left}){uses}; whoever "
             "uses it (/join LINK) asks to join, and you decide:"
         )
         s.notice(f"  {clean(link.url or link.token or '')}")

@@ -33,7 +33,7 @@ from .render import clean
 if TYPE_CHECKING:
     from .session import ChatSession
 
-__all__ = ["FILE_COMMANDS", "FileCommands", "LocalFileError", "target_path"]
+__all__ = ["FILE_COMMANDS", "FileCommands", "LocalFileError", "target_path", "why_named"]
 
 FILE_COMMANDS = (Upload, Download)
 
@@ -44,13 +44,16 @@ class LocalFileError(CommandError):
 
 def target_path(given: str | None, server_name: str | None, file_id: str, cwd: Path) -> Path:
     """Where a download goes: ``given`` (a file that must not exist yet, or a directory to
-    put it in), else the current directory; in a directory, under the server's name made
-    safe (:func:`~.files.safe_name`), with `` (1)`` etc. added rather than overwrite."""
+    put it in: one that exists, or any ``PATH/``), else the current directory; in a directory,
+    under the server's name made safe (:func:`~.files.safe_name`), with `` (1)`` etc. added
+    rather than overwrite."""
     directory = cwd
     if given is not None:
         path = Path(given).expanduser()
         if not path.is_absolute():
             path = cwd / path
+        if given.endswith(("/", os.sep)) and not path.is_dir():
+            raise LocalFileError(f"there is no directory {path}")
         if not path.is_dir():
             if path.exists() or path.is_symlink():
                 raise LocalFileError(f"{path} exists already; nothing was overwritten")
@@ -63,6 +66,19 @@ def target_path(given: str | None, server_name: str | None, file_id: str, cwd: P
     except UnsafeNameError as exc:
         raise LocalFileError(f"{exc}; give a PATH to save it as: /download ID PATH") from None
     return available_path(directory, name)
+
+
+def why_named(path: Path, server_name: str | None) -> str:
+    """Why a download saved in a directory is not called what the server calls it, if so."""
+    if server_name is None or path.name == server_name:
+        return ""
+    safe = safe_name(server_name)
+    notes = []
+    if safe != server_name:
+        notes.append(f"the server calls it {clean(server_name)!r}")
+    if path.name != safe:
+        notes.append(f"{clean(safe)} was there already")
+    return f" ({'; '.join(notes)})"
 
 
 class FileCommands:
@@ -131,7 +147,10 @@ class FileCommands:
         async with s.api.download(file_id) as answer:
             known = self.known.get(file_id)
             name = answer.name or (known.name if known is not None else None)
-            path = target_path(command.path, name, file_id, self._cwd())
+            cwd = self._cwd()
+            path = target_path(command.path, name, file_id, cwd)
+            # Put in a directory under the server's name, or named by the user (a file PATH)?
+            in_directory = command.path is None or (cwd / Path(command.path).expanduser()).is_dir()
             size = answer.size if answer.size is not None else (known.size if known else 0)
             try:
                 target = create_new(path)
@@ -153,10 +172,8 @@ class FileCommands:
                 if not complete:
                     with contextlib.suppress(OSError):
                         path.unlink()
-        renamed = ""
-        if name is not None and path.name != name and command.path is None:
-            renamed = f" (the server calls it {clean(name)!r})"
-        s.notice(f"saved {format_size(written)} to {clean(str(path))}{renamed}")
+        note = why_named(path, name) if in_directory else ""
+        s.notice(f"saved {format_size(written)} to {clean(str(path))}{note}")
 
 
 class UploadedNotSentError(ClientError):

@@ -17,7 +17,7 @@ from trio_chat_client.files import (
     progress_bar,
     safe_name,
 )
-from trio_chat_client.transfers import LocalFileError, target_path
+from trio_chat_client.transfers import LocalFileError, target_path, why_named
 
 
 @pytest.mark.parametrize(
@@ -94,6 +94,21 @@ def test_where_a_download_goes(tmp_path):
         target_path(str(tmp_path / "no/such/dir/file"), "a", "f1", cwd)
     with pytest.raises(LocalFileError, match=r"give a PATH to save it as"):
         target_path(None, "..", "f1", cwd)
+    # PATH/ is a directory, never a file of that name.
+    with pytest.raises(LocalFileError, match="there is no directory"):
+        target_path("Downloads/", "a.txt", "f1", cwd)
+    assert target_path("Downloads", "a.txt", "f1", cwd) == cwd / "Downloads"  # as cp would
+    assert target_path(f"{tmp_path / 'dir'}/", "a.txt", "f1", cwd) == tmp_path / "dir/a.txt"
+
+
+def test_why_a_download_is_not_called_what_the_server_calls_it(tmp_path):
+    assert why_named(tmp_path / "x", "x") == ""
+    assert why_named(tmp_path / "x", None) == ""
+    assert why_named(tmp_path / "x", "../../x") == " (the server calls it '../../x')"
+    assert why_named(tmp_path / "a (1).txt", "a.txt") == " (a.txt was there already)"
+    assert why_named(tmp_path / "x (1)", "/x") == (
+        " (the server calls it '/x'; x was there already)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,7 @@ async def test_upload_and_download_back_byte_for_byte(start_server, start_client
     await bob.expect(f"* saved 2.0 MiB to {into / 'blob 2.bin'}")
     assert (into / "blob 2.bin").read_bytes() == blob.read_bytes()
     await bob.say(f"/download {ref} {into}")
-    await bob.expect(f"* saved 2.0 MiB to {into / 'blob 2 (1).bin'}")
+    await bob.expect(f"* saved 2.0 MiB to {into / 'blob 2 (1).bin'} (blob 2.bin was there")
     # To a file named by the user; one that exists is refused.
     await bob.say(f"/download {ref} {into / 'copy.bin'}")
     await bob.expect("* saved 2.0 MiB to ")
@@ -168,8 +168,15 @@ async def test_the_upload_progress_bar_on_the_full_screen(start_server, start_tu
     server = await start_server()
     blob = tmp_path / "big.bin"
     blob.write_bytes(os.urandom(4 * MIB + 123))
+    small = tmp_path / "small.txt"
+    small.write_text("hi")
     tui = await start_tui(server, "alice", rows=12, cols=70)
     await tui.expect(r"^\* connected to ")
+    for n in range(8):  # a screenful, the last message on two rows
+        tui.send(f"message {n}\r")
+        await tui.expect(rf"alice: message {n}$")
+    tui.send(f"/upload {small} the last one\r")
+    await tui.expect(r"^ +\[file [0-9a-f]{8}: small\.txt, 2 B\]$")
     # The server stops reading (stopped, it cannot): the upload stalls partway, its bar shown.
     server.process.send_signal(signal.SIGSTOP)
     try:
@@ -180,9 +187,11 @@ async def test_the_upload_progress_bar_on_the_full_screen(start_server, start_tu
         rows = tui.rows()
         assert rows[-3] == found.string  # just above the status line
         assert rows[-2].startswith(" [1:general] │ live │")
+        # The conversation gave up a row for it from the top: its last lines are still in view.
+        assert rows[-4].strip().endswith("small.txt, 2 B]") and "the last one" in rows[-5]
     finally:
         server.process.send_signal(signal.SIGCONT)
-    await tui.expect(r"#m1 alice: \[file [0-9a-f]{8}: big\.bin, 4\.0 MiB\]$")
+    await tui.expect(r"#m10 alice: \[file [0-9a-f]{8}: big\.bin, 4\.0 MiB\]$")
     await tui.wait(lambda: not any(r.startswith("uploading") for r in tui.rows()), "no bar")
     assert tui.rows()[-2].startswith(" [1:general] │ live │")
     assert tui.rows()[-1] == "general>"

@@ -298,6 +298,8 @@ class TuiConsole:
         """A row above the status line while a file travels: ``uploading x [###...] 42%``."""
         rows = self._footer.contents
         showing = rows[0][0] is self._progress
+        if (text is None) == showing:
+            self._keep_bottom_in_view()  # the conversation's room grows or shrinks by a row
         if text is None:
             if showing:
                 del rows[0]
@@ -308,6 +310,14 @@ class TuiConsole:
             if not showing:
                 rows.insert(0, (self._progress, self._footer.options()))
         self.redraw()
+
+    def _keep_bottom_in_view(self) -> None:
+        if self._controller is None:
+            return
+        chat = self._controller.views.focused
+        walker, listbox = self._walkers.get(chat), self._listboxes.get(chat)
+        if walker and listbox is not None and listbox.focus_position == len(walker) - 1:
+            listbox.set_focus_valign("bottom")
 
     async def read_line(self) -> str | None:
         return await self._input.line()
