@@ -266,12 +266,10 @@ def stamp(when: datetime) -> str:
 
 def format_message_plain(message: Message) -> list[str]:
     """For scripts, one line each: ``<sent_at> <id> <author>[ -> <to>]: <text>``, each file
-    it carries after it as `` [file <id> <size> <name>]``, then its comments as
+    it carries after it as `` [file <id> <size in bytes> <name>]``, then its comments as
     ``<sent_at> <id> <author> on <message id>: <text>``."""
     who = clean(message.author) + (f" -> {clean(message.to)}" if message.to else "")
-    files = "".join(
-        f" [file {f.id} {format_size(f.size)} {one_line(f.name)}]" for f in message.files
-    )
+    files = "".join(f" [file {f.id} {f.size} {one_line(f.name)}]" for f in message.files)
     lines = [f"{stamp(message.sent_at)} {message.id} {who}: {one_line(message.text)}{files}"]
     lines.extend(format_comment_plain(c) for c in message.comments)
     return lines

@@ -97,7 +97,7 @@ class ScheduleCommands:
         s = self.session
         return (
             f"at {format_clock(moment, now, s.tz)} "
-            f"(in {format_duration((moment - now).total_seconds())})"
+            f"(in {format_duration(round((moment - now).total_seconds()))})"
         )
 
     def _where(self, item: Scheduled) -> str:

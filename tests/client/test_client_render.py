@@ -238,7 +238,7 @@ def test_files_follow_the_text_with_the_reference_download_takes():
         "[13:53] #m8 bob: [file f25afa7a: notes.txt, 33 B]"
     )
     assert format_message_plain(alone) == [
-        "2026-11-26T13:53:00.000Z m8 bob:  [file f9dc552fee673f25afa7a 33 B notes.txt]"
+        "2026-11-26T13:53:00.000Z m8 bob:  [file f9dc552fee673f25afa7a 33 notes.txt]"
     ]
 
 

@@ -137,7 +137,7 @@ async def test_send_file_for_scripts(start_server, run_client, tmp_path):
     ]
     plain = await run_client(server.url, "bob", "read", "--with", "alice")
     assert re.fullmatch(
-        rf"\S+ {out(only).strip()} alice -> bob:  \[file f[0-9a-f]+ 12 B notes\.txt\]\n", out(plain)
+        rf"\S+ {out(only).strip()} alice -> bob:  \[file f[0-9a-f]+ 12 notes\.txt\]\n", out(plain)
     ), out(plain)
     async with httpx.AsyncClient(base_url=server.url) as http:
         got = await http.get(
