@@ -12,7 +12,9 @@ import contextlib
 import json
 import uuid
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 from urllib.parse import quote
 
@@ -27,23 +29,38 @@ from .errors import (
     ServerUnreachableError,
     error_for_status,
 )
+from .files import name_from_disposition
 from .models import (
     GENERAL,
     Comment,
     ConnectResult,
     Event,
+    JoinRequested,
+    Link,
     Message,
     ReportResult,
+    Room,
+    RoomDetails,
+    Scheduled,
     Session,
     SessionInfo,
     Status,
     Updates,
+    UploadedFile,
     converter,
     structure_event,
 )
 from .sse import SseDecoder, SseEvent
 
-__all__ = ["DEFAULT_SERVER", "ApiClient", "EventStream", "new_client_id", "normalize_server"]
+__all__ = [
+    "DEFAULT_SERVER",
+    "ApiClient",
+    "EventStream",
+    "FileChangedError",
+    "FileDownload",
+    "new_client_id",
+    "normalize_server",
+]
 
 DEFAULT_SERVER: Final = "http://127.0.0.1:8000"
 # Plain requests should answer quickly; a server that does not is as good as down.
@@ -53,6 +70,8 @@ REQUEST_TIMEOUT: Final = 10.0
 STREAM_READ_TIMEOUT: Final = 45.0
 # Error answers that come from a proxy in front of the server rather than from the server.
 GATEWAY_STATUSES: Final = frozenset({502, 503, 504})
+# Files travel in chunks of this size: memory stays small whatever the file's size.
+FILE_CHUNK: Final = 64 * 1024
 
 T = TypeVar("T")
 
@@ -193,16 +212,40 @@ class ApiClient:
         *,
         chat: str | None = None,
         client_id: str | None = None,
+        files: Sequence[str] = (),
     ) -> Message:
-        """Send to the common chat, to user ``to``, or to ``chat`` (a room, when the server
-        has them); once, even across a lost answer: see :meth:`_write`."""
-        body: dict[str, Any] = {"text": text, "client_id": client_id or new_client_id()}
-        if to is not None:
-            body["to"] = to
-        if chat is not None:
-            body["chat"] = chat
+        """Send to the common chat, to user ``to``, or to ``chat`` (a room); with the
+        uploaded ``files`` (ids) attached. Once, even across a lost answer: see :meth:`_write`."""
+        body = _send_body(text, to, chat, client_id, files)
         response = await self._write("/send", body)
         return self._field(response, "message", Message)
+
+    async def schedule(
+        self,
+        text: str,
+        send_at: datetime,
+        to: str | None = None,
+        *,
+        chat: str | None = None,
+        client_id: str | None = None,
+        files: Sequence[str] = (),
+    ) -> Scheduled:
+        """Have the server send the message at ``send_at`` (aware; sent as RFC 3339 with its
+        offset). Scheduling itself is idempotent through the ``client_id``, as a send is."""
+        if send_at.tzinfo is None:
+            raise ValueError("send_at must carry its offset")
+        body = _send_body(text, to, chat, client_id, files)
+        body["send_at"] = send_at.isoformat()
+        response = await self._write("/send", body)
+        return self._field(response, "scheduled", Scheduled)
+
+    async def scheduled(self) -> list[Scheduled]:
+        """Our messages still waiting for their time, soonest first."""
+        response = await self._request("GET", "/scheduled")
+        return self._field(response, "scheduled", list[Scheduled])
+
+    async def unschedule(self, scheduled_id: str) -> None:
+        await self._request("DELETE", f"/scheduled/{quote(scheduled_id, safe='')}")
 
     async def messages(
         self,
@@ -235,6 +278,122 @@ class ApiClient:
         if reason:
             body["reason"] = reason
         return await self._call("POST", "/report", ReportResult, json_body=body)
+
+    # -- rooms ------------------------------------------------------------------------------
+
+    async def rooms(self) -> list[Room]:
+        response = await self._request("GET", "/rooms")
+        return self._field(response, "rooms", list[Room])
+
+    async def create_room(self, name: str) -> Room:
+        response = await self._request("POST", "/rooms", json_body={"name": name})
+        return self._field(response, "room", Room)
+
+    async def room(self, room_id: str) -> RoomDetails:
+        """The room; for its owner with the pending requests to join."""
+        return await self._call("GET", f"/rooms/{_segment(room_id)}", RoomDetails)
+
+    async def delete_room(self, room_id: str) -> None:
+        await self._request("DELETE", f"/rooms/{_segment(room_id)}")
+
+    async def add_member(self, room_id: str, username: str) -> Room:
+        path = f"/rooms/{_segment(room_id)}/members"
+        response = await self._request("POST", path, json_body={"username": username})
+        return self._field(response, "room", Room)
+
+    async def remove_member(self, room_id: str, username: str) -> None:
+        """Remove ``username`` (the owner), or leave (``username`` is oneself)."""
+        await self._request("DELETE", f"/rooms/{_segment(room_id)}/members/{_segment(username)}")
+
+    async def create_link(
+        self, room_id: str, expires_in: str | None = None, max_uses: int | None = None
+    ) -> Link:
+        body: dict[str, Any] = {}
+        if expires_in is not None:
+            body["expires_in"] = expires_in
+        if max_uses is not None:
+            body["max_uses"] = max_uses
+        path = f"/rooms/{_segment(room_id)}/links"
+        response = await self._request("POST", path, json_body=body)
+        return self._field(response, "link", Link)
+
+    async def join(self, token_or_url: str) -> JoinRequested:
+        """Ask to join a room through an invite link (its token or the whole URL)."""
+        response = await self._request("POST", "/join", json_body={"token": token_or_url})
+        return self._field(response, "request", JoinRequested)
+
+    async def decide(self, room_id: str, username: str, approve: bool) -> Room | None:
+        """Approve (the room as it is now) or refuse (None) a request to join."""
+        path = f"/rooms/{_segment(room_id)}/requests/{_segment(username)}"
+        response = await self._request("POST", path, json_body={"approve": approve})
+        if not approve or response.status_code == 204:
+            return None
+        return self._field(response, "room", Room)
+
+    # -- files ------------------------------------------------------------------------------
+
+    async def upload(
+        self,
+        path: Path,
+        *,
+        name: str | None = None,
+        content_type: str = "application/octet-stream",
+        progress: Callable[[int, int], None] | None = None,
+    ) -> UploadedFile:
+        """Stream the file at ``path`` as the body of ``POST /files?name=…``, a chunk at a
+        time (never the whole file in memory); ``progress(sent, total)`` after each chunk.
+
+        Not retried: a repeat would only leave an unattached upload (the server drops those
+        after a day), but a large file should not silently go twice.
+        """
+        size = (await trio.Path(path).stat()).st_size
+
+        async def body() -> AsyncIterator[bytes]:
+            sent = 0
+            async with await trio.open_file(path, "rb") as f:
+                while sent < size:
+                    chunk = await f.read(min(FILE_CHUNK, size - sent))
+                    if not chunk:
+                        raise FileChangedError(path, "it got shorter")
+                    sent += len(chunk)
+                    yield chunk
+                    if progress is not None:
+                        progress(sent, size)  # that much was handed to the connection
+
+        headers = {
+            "Content-Type": content_type,
+            "Content-Length": str(size),  # so an over-large file is refused before it is sent
+            **self._auth_headers(),
+        }
+        request = self._http.build_request(
+            "POST", "/files", params={"name": name or path.name}, headers=headers, content=body()
+        )
+        with _translate(self.server):
+            response = await self._http.send(request)
+        if response.status_code >= 400:
+            raise self._error(response)
+        return self._field(response, "file", UploadedFile)
+
+    @contextlib.asynccontextmanager
+    async def download(self, file_id: str) -> AsyncGenerator[FileDownload, None]:
+        """``GET /files/<id>``, open: the caller reads its name, size and chunks."""
+        request = self._http.build_request(
+            "GET",
+            f"/files/{_segment(file_id)}",
+            headers={"Accept": "*/*", **self._auth_headers()},
+            timeout=self._stream_timeout,
+        )
+        with _translate(self.server):
+            response = await self._http.send(request, stream=True)
+        try:
+            if response.status_code >= 400:
+                with _translate(self.server):
+                    await response.aread()
+                raise self._error(response)
+            yield FileDownload(response, self.server, file_id)
+        finally:
+            with trio.CancelScope(shield=True):
+                await response.aclose()
 
     async def healthz(self) -> bool:
         response = await self._request("GET", "/healthz", auth=False)
@@ -386,6 +545,50 @@ class ApiClient:
         return error_for_status(
             response.status_code, code, message, error, dict(response.headers.items())
         )
+
+
+def _segment(value: str) -> str:
+    """One path segment, whatever it holds (a room id has a colon; a name anything)."""
+    return quote(value, safe=":")
+
+
+def _send_body(
+    text: str, to: str | None, chat: str | None, client_id: str | None, files: Sequence[str]
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"text": text, "client_id": client_id or new_client_id()}
+    if to is not None:
+        body["to"] = to
+    if chat is not None:
+        body["chat"] = chat
+    if files:
+        body["files"] = list(files)
+    return body
+
+
+class FileChangedError(ClientError):
+    """The file being uploaded changed size while it was read."""
+
+    def __init__(self, path: Path, how: str) -> None:
+        super().__init__(f"{path} changed while it was being sent ({how}); nothing was sent")
+
+
+class FileDownload:
+    """One open ``GET /files/<id>`` answer: what the server calls the file, and its bytes."""
+
+    def __init__(self, response: httpx.Response, server: str, file_id: str) -> None:
+        self._response = response
+        self._server = server
+        self.file_id = file_id
+        # A label from whoever uploaded it: see files.safe_name before using it as a path.
+        self.name = name_from_disposition(response.headers.get("content-disposition"))
+        length = response.headers.get("content-length")
+        self.size = int(length) if length is not None and length.isdigit() else None
+        self.content_type = response.headers.get("content-type", "application/octet-stream")
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        with _translate(self._server, streaming=True):
+            async for chunk in self._response.aiter_bytes(FILE_CHUNK):
+                yield chunk
 
 
 class EventStream:

@@ -24,30 +24,39 @@ from .errors import (
     ApiError,
     BadRequestError,
     ClientError,
+    CommandError,
     ProtocolViolationError,
     ServerFailureError,
     ServerUnreachableError,
     UnauthorizedError,
 )
+from .files import content_type_for
 from .live import FIRST_RETRY_DELAY, MAX_RETRY_DELAY, Backoff, LiveFollower
 from .models import (
     BannedEvent,
     CommentEvent,
     Event,
+    JoinRefusedEvent,
+    JoinRequestEvent,
     Message,
     MessageEvent,
-    ReadEvent,
+    RoomJoinedEvent,
+    RoomLeftEvent,
+    ScheduledFailedEvent,
     UnbannedEvent,
     UnknownEvent,
     converter,
+    event_type,
 )
 from .render import (
+    clean,
     describe_error,
     format_clock,
     format_comment_plain,
     format_message_plain,
     stamp,
 )
+from .scheduling import describe_refusal
 from .session import ChatSession, Console, utc_now
 from .ui.terminal import PlainConsole
 
@@ -185,10 +194,20 @@ def build_parser() -> argparse.ArgumentParser:
         "send",
         parents=inherit,
         help="send one message; prints its id",
-        description="Send TEXT (words joined by spaces; '-' reads stdin). Prints the id.",
+        description="Send TEXT (words joined by spaces; '-' reads stdin), with the files given "
+        "by --file. Prints the message's id.",
     )
     p_send.add_argument("--to", metavar="USER", help="send privately to USER")
-    p_send.add_argument("text", nargs="+", metavar="TEXT")
+    p_send.add_argument(
+        "--file",
+        dest="files",
+        metavar="PATH",
+        type=Path,
+        action="append",
+        default=[],
+        help="attach the file at PATH (repeatable; TEXT is then optional)",
+    )
+    p_send.add_argument("text", nargs="*", metavar="TEXT")
     p_read = sub.add_parser(
         "read", parents=inherit, help="print recent messages (common chat, or --with USER)"
     )
@@ -205,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def exit_code_for(exc: ClientError) -> int:
+    if isinstance(exc, CommandError):
+        return EXIT_USAGE
     if isinstance(exc, UnauthorizedError):
         return EXIT_AUTH
     if isinstance(exc, ServerUnreachableError):
@@ -375,7 +396,17 @@ async def _wait_for_server(api: ApiClient) -> None:
 
 async def _send(api: ApiClient, args: argparse.Namespace) -> None:
     text = sys.stdin.read().rstrip("\n") if args.text == ["-"] else " ".join(args.text)
-    message = await api.send(text, to=args.to)
+    paths: list[Path] = [path.expanduser() for path in args.files]
+    for path in paths:  # every file is checked before any is sent
+        if not path.is_file() or not os.access(path, os.R_OK):
+            raise CommandError(f"cannot read the file {path}; nothing was sent")
+        if path.stat().st_size == 0:
+            raise CommandError(f"{path} is empty, and the server takes no empty files")
+    ids = []
+    for path in paths:
+        uploaded = await api.upload(path, content_type=content_type_for(path))
+        ids.append(uploaded.id)
+    message = await api.send(text, to=args.to, files=ids)
     print(message.id, flush=True)
 
 
@@ -389,14 +420,7 @@ def _as_json(event: Event | Message) -> dict[str, Any]:
         return {"type": "message", "message": converter.unstructure(event)}
     if isinstance(event, UnknownEvent):  # passed on as the server sent it
         return dict(event.data)
-    kind = {
-        MessageEvent: "message",
-        CommentEvent: "comment",
-        BannedEvent: "banned",
-        UnbannedEvent: "unbanned",
-        ReadEvent: "read",
-    }[type(event)]
-    return {"type": kind, **converter.unstructure(event)}
+    return {"type": event_type(event), **converter.unstructure(event)}
 
 
 async def _read(api: ApiClient, args: argparse.Namespace) -> None:
@@ -429,6 +453,19 @@ async def _tail(api: ApiClient, args: argparse.Namespace, backoff: Backoff) -> N
             notice(f"you are banned from sending until {until} ({stamp(event.until)})")
         elif isinstance(event, UnbannedEvent):
             notice("your ban has ended")
+        elif isinstance(event, JoinRequestEvent):
+            notice(f"{clean(event.username)} asks to join the room {event.room}")
+        elif isinstance(event, RoomJoinedEvent):
+            notice(f"{clean(event.username)} joined the room {clean(event.room.name)}")
+        elif isinstance(event, JoinRefusedEvent):
+            notice(f"your request to join the room {event.room} was turned down")
+        elif isinstance(event, RoomLeftEvent):
+            notice(f"{clean(event.username)} is no longer in the room {event.room}")
+        elif isinstance(event, ScheduledFailedEvent):
+            why = describe_refusal(event.error.code, event.error.message)
+            notice(
+                f"your message scheduled for {stamp(event.scheduled.send_at)} was not sent: {why}"
+            )
 
     since = args.since
     try:
@@ -458,6 +495,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.user = args.user or os.environ.get("TRIO_CHAT_USER")
     args.register = bool(args.register)
     args.plain = bool(args.plain)
+    if args.command == "send" and not args.text and not args.files:
+        parser.error("send needs TEXT, or a file with --file PATH")
     if args.device is None:
         args.device = default_device_name()
     elif not clean_device_name(args.device):

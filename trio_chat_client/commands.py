@@ -10,27 +10,49 @@ not raised, because an unknown command is an ordinary outcome of typing.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import attrs
+
+from .when import TimeError, parse_duration, split_time
 
 __all__ = [
     "HELP",
     "Command",
     "CommentOn",
+    "CreateRoom",
+    "Decide",
+    "DeleteRoom",
+    "Download",
     "Help",
     "History",
     "Invalid",
+    "Invite",
+    "Join",
+    "Kick",
+    "Leave",
+    "ListRooms",
+    "ListScheduled",
     "ListUsers",
     "Logout",
+    "MakeLink",
     "Private",
     "Query",
     "Quit",
     "Report",
+    "Requests",
     "Revoke",
+    "RoomInfo",
     "Say",
+    "ScheduleAt",
+    "ScheduleIn",
     "Sessions",
     "ShowStatus",
+    "Switch",
+    "Unschedule",
+    "Upload",
     "parse_command",
+    "path_word",
 ]
 
 DEFAULT_HISTORY = 20
@@ -106,6 +128,101 @@ class Quit:
 
 
 @attrs.frozen
+class ListRooms:
+    pass
+
+
+@attrs.frozen
+class CreateRoom:
+    name: str
+
+
+@attrs.frozen
+class RoomInfo:
+    pass  # the room in view: its owner and members
+
+
+@attrs.frozen
+class DeleteRoom:
+    name: str  # typed again, as a confirmation: it must be the name of the room in view
+
+
+@attrs.frozen
+class Invite:
+    user: str
+
+
+@attrs.frozen
+class MakeLink:
+    expires_in: timedelta | None = None  # None: the server's default (7 days)
+
+
+@attrs.frozen
+class Join:
+    token: str  # a link's token, or the whole URL
+
+
+@attrs.frozen
+class Requests:
+    pass
+
+
+@attrs.frozen
+class Decide:
+    user: str
+    approve: bool
+
+
+@attrs.frozen
+class Leave:
+    pass
+
+
+@attrs.frozen
+class Kick:
+    user: str
+
+
+@attrs.frozen
+class Switch:
+    target: str  # a room's name or id, "general", or the other user of a private chat
+
+
+@attrs.frozen
+class ScheduleAt:
+    when: str  # as typed ("18:30", "tomorrow 9:00"): made a moment with the clock of the moment
+    text: str
+
+
+@attrs.frozen
+class ScheduleIn:
+    delay: timedelta
+    text: str
+
+
+@attrs.frozen
+class ListScheduled:
+    pass
+
+
+@attrs.frozen
+class Unschedule:
+    ref: str  # a scheduled message's id, or its first characters
+
+
+@attrs.frozen
+class Upload:
+    path: str
+    text: str = ""  # sent with the file
+
+
+@attrs.frozen
+class Download:
+    ref: str  # a file's id, or its last characters as shown
+    path: str | None = None
+
+
+@attrs.frozen
 class Invalid:
     reason: str
 
@@ -124,6 +241,24 @@ Command = (
     | Help
     | Logout
     | Quit
+    | ListRooms
+    | CreateRoom
+    | RoomInfo
+    | DeleteRoom
+    | Invite
+    | MakeLink
+    | Join
+    | Requests
+    | Decide
+    | Leave
+    | Kick
+    | Switch
+    | ScheduleAt
+    | ScheduleIn
+    | ListScheduled
+    | Unschedule
+    | Upload
+    | Download
     | Invalid
 )
 
@@ -137,6 +272,28 @@ commands:
   /status               who you are, messages left under the rate limit, ban state
   /history [N]          N earlier messages of this conversation (default 20, at most 100);
                         again for the ones before
+  /switch CHAT          talk in CHAT: a room (by name or id), general, or a private chat
+rooms:
+  /rooms                your rooms
+  /room new NAME        make a room (you own it) and talk there
+  /room                 the room in view: its owner and members
+  /invite USER          add USER to the room in view (its owner only)
+  /link [EXPIRY]        an invite link to the room in view, valid 7 days or EXPIRY (2d, 12h)
+  /join LINK            ask to join a room through its link (the URL or its token)
+  /requests             who asks to join the room in view (its owner only)
+  /approve USER         let USER in; /refuse USER turns them away
+  /kick USER            remove USER from the room in view (its owner only)
+  /leave                leave the room in view
+  /room delete NAME     delete the room in view, NAME typed again (its owner only)
+scheduled messages:
+  /at TIME TEXT         send TEXT here at TIME (18:30, tomorrow 9:00, 2026-12-01T09:00)
+  /in DURATION TEXT     send TEXT here in DURATION (45s, 10m, 2h, 1h30m, 2d)
+  /scheduled            your messages waiting for their time, soonest first
+  /unschedule ID        cancel one (ID as /scheduled shows it)
+files:
+  /upload PATH [TEXT]   send the file at PATH here, with TEXT ("quote" a PATH with spaces)
+  /download ID [PATH]   save file ID (as shown under its message) to PATH or this directory
+other:
   /users                the users seen in this session and you (the server has no user list)
   /sessions             the devices you are signed in on (this one is marked)
   /revoke ID            sign out the device with session ID (from /sessions; a prefix will do)
@@ -144,11 +301,14 @@ commands:
   /help                 this text
   /quit                 leave (also Ctrl-D)"""
 
-_ALIASES = {
+ALIASES = {
     "/m": "/msg",
     "/w": "/msg",
     "/q": "/query",
     "/dm": "/msg",
+    "/sw": "/switch",
+    "/j": "/join",
+    "/part": "/leave",
     "/c": "/comment",
     "/h": "/help",
     "/?": "/help",
@@ -160,6 +320,7 @@ _ALIASES = {
 COMMAND_NAMES = (
     "/msg",
     "/query",
+    "/switch",
     "/comment",
     "/report",
     "/status",
@@ -167,6 +328,22 @@ COMMAND_NAMES = (
     "/users",
     "/sessions",
     "/revoke",
+    "/rooms",
+    "/room",
+    "/invite",
+    "/link",
+    "/join",
+    "/requests",
+    "/approve",
+    "/refuse",
+    "/kick",
+    "/leave",
+    "/at",
+    "/in",
+    "/scheduled",
+    "/unschedule",
+    "/upload",
+    "/download",
     "/logout",
     "/help",
     "/quit",
@@ -190,7 +367,7 @@ def parse_command(line: str) -> Command | None:
     if not line.startswith("/"):
         return Say(line)
     name, rest = _word(line)
-    name = _ALIASES.get(name.lower(), name.lower())
+    name = ALIASES.get(name.lower(), name.lower())
     rest = rest.rstrip()
     if name == "/msg":
         to, text = _word(rest)
@@ -216,6 +393,9 @@ def parse_command(line: str) -> Command | None:
         if not rest or " " in rest:
             return Invalid("usage: /revoke ID (the session id shown by /sessions)")
         return Revoke(rest)
+    parsed = _parse_new(name, rest)
+    if parsed is not None:
+        return parsed
     if name == "/history":
         if not rest:
             return History()
@@ -223,6 +403,10 @@ def parse_command(line: str) -> Command | None:
             return Invalid(f"usage: /history [N], with N from 1 to {MAX_HISTORY}")
         return History(int(rest))
     simple: dict[str, Command] = {
+        "/rooms": ListRooms(),
+        "/requests": Requests(),
+        "/leave": Leave(),
+        "/scheduled": ListScheduled(),
         "/status": ShowStatus(),
         "/users": ListUsers(),
         "/sessions": Sessions(),
@@ -236,3 +420,107 @@ def parse_command(line: str) -> Command | None:
             return Invalid(f"{name} takes no arguments")
         return simple[name]
     return Invalid(f"unknown command {name}; type /help for the list")
+
+
+def path_word(text: str) -> tuple[str, str]:
+    """A path at the start of ``text`` and the rest: ``"my file.txt" hi`` and
+    ``my\\ file.txt hi`` both give ``my file.txt``; a ``~`` is left for the caller."""
+    text = text.lstrip()
+    if text[:1] in ('"', "'"):
+        end = text.find(text[0], 1)
+        if end < 0:
+            raise ValueError(f"the path has no closing {text[0]}")
+        return text[1:end], text[end + 1 :].lstrip()
+    path: list[str] = []
+    position = 0
+    while position < len(text) and not text[position].isspace():
+        if text[position] == "\\" and position + 1 < len(text):
+            position += 1
+        path.append(text[position])
+        position += 1
+    return "".join(path), text[position:].lstrip()
+
+
+def _name(word: str) -> str:
+    return word.lstrip("@")
+
+
+def _parse_new(name: str, rest: str) -> Command | None:
+    """Rooms, scheduled messages and files; ``None``: not one of these commands."""
+    if name == "/room":
+        sub, arg = _word(rest)
+        if not sub:
+            return RoomInfo()
+        if sub.lower() in ("new", "create"):
+            return CreateRoom(arg.strip()) if arg.strip() else Invalid("usage: /room new NAME")
+        if sub.lower() == "delete":
+            if not arg.strip():
+                return Invalid("usage: /room delete NAME (the room in view's name, to be sure)")
+            return DeleteRoom(arg.strip())
+        return Invalid("usage: /room, /room new NAME or /room delete NAME")
+    one_user = {"/invite": "USER", "/kick": "USER", "/approve": "USER", "/refuse": "USER"}
+    if name in one_user:
+        user, extra = _word(rest)
+        if not user or extra:
+            return Invalid(f"usage: {name} USER")
+        if name == "/invite":
+            return Invite(_name(user))
+        if name == "/kick":
+            return Kick(_name(user))
+        return Decide(_name(user), approve=name == "/approve")
+    if name == "/link":
+        if not rest:
+            return MakeLink()
+        try:
+            return MakeLink(parse_duration(rest))
+        except TimeError as exc:
+            return Invalid(f"{exc} (usage: /link [EXPIRY])")
+    if name == "/join":
+        token, extra = _word(rest)
+        if not token or extra:
+            return Invalid("usage: /join LINK (the invite link's URL, or its token)")
+        return Join(token)
+    if name == "/switch":
+        if not rest:
+            return Invalid("usage: /switch CHAT (a room's name or id, general, or a user)")
+        return Switch(rest.strip())
+    if name == "/at":
+        when, text = split_time(rest)
+        if not when or not text.strip():
+            return Invalid(
+                "usage: /at TIME TEXT (TIME like 18:30, tomorrow 9:00, 2026-12-01T09:00)"
+            )
+        return ScheduleAt(when, text)
+    if name == "/in":
+        duration, text = _word(rest)
+        if not duration or not text.strip():
+            return Invalid("usage: /in DURATION TEXT (DURATION like 45s, 10m, 2h, 1h30m, 2d)")
+        try:
+            return ScheduleIn(parse_duration(duration), text)
+        except TimeError as exc:
+            return Invalid(str(exc))
+    if name == "/unschedule":
+        ref, extra = _word(rest)
+        if not ref or extra:
+            return Invalid("usage: /unschedule ID (as /scheduled shows it)")
+        return Unschedule(ref)
+    if name == "/upload":
+        try:
+            path, text = path_word(rest)
+        except ValueError as exc:
+            return Invalid(f"{exc} (usage: /upload PATH [TEXT])")
+        if not path:
+            return Invalid("usage: /upload PATH [TEXT]")
+        return Upload(path, text)
+    if name == "/download":
+        ref, more = _word(rest)
+        if not ref:
+            return Invalid("usage: /download ID [PATH]")
+        try:
+            path, extra = path_word(more)
+        except ValueError as exc:
+            return Invalid(f"{exc} (usage: /download ID [PATH])")
+        if extra:
+            return Invalid('usage: /download ID [PATH] ("quote" a PATH with spaces)')
+        return Download(ref.lstrip("#"), path or None)
+    return None

@@ -9,13 +9,15 @@ at yet (unread marks), clear those marks when another device reports it read up 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import attrs
 
 from .models import GENERAL, Message
 
-__all__ = ["Conversation", "Conversations", "dm_chat_id"]
+__all__ = ["ROOM_PREFIX", "Conversation", "Conversations", "dm_chat_id"]
+
+ROOM_PREFIX = "room:"
 
 
 def dm_chat_id(a: str, b: str) -> str:
@@ -36,6 +38,11 @@ class Conversation:
     alert: bool = False  # an unread private message or mention of the user's name
     history_loaded: bool = False  # its recent messages were fetched (or came with /connect)
     at_start: bool = False  # paging back found nothing older: this is the whole conversation
+    gone: bool = False  # a room the user is no longer in: kept on screen, nothing can be sent
+
+    @property
+    def is_room(self) -> bool:
+        return self.id.startswith(ROOM_PREFIX)
 
     @property
     def oldest(self) -> str | None:
@@ -104,6 +111,44 @@ class Conversations:
 
     def open_private(self, user: str) -> Conversation:
         return self.open(dm_chat_id(self.me, user), peer=user)
+
+    def open_room(self, room_id: str, name: str) -> Conversation:
+        """A room's conversation, titled by the room's name (which may change)."""
+        conversation = self.open(room_id)
+        conversation.title = name
+        conversation.gone = False
+        return conversation
+
+    def leave(self, chat: str) -> Conversation | None:
+        """The user is no longer in the room ``chat``: its view stays, marked gone."""
+        conversation = self._by_id.get(chat)
+        if conversation is not None:
+            conversation.gone = True
+            conversation.unread = 0
+            conversation.alert = False
+        return conversation
+
+    def find(self, target: str) -> list[Conversation]:
+        """The conversations ``target`` may name: an id, a title (any capitalisation; a room's
+        name, the other user of a private chat, ``general``), else a title it begins.
+
+        Several are returned when the name is ambiguous; the caller says so.
+        """
+        wanted = target.strip().lower()
+        if wanted in ("general", "common", "the common chat"):
+            wanted = "general"
+        every = list(self)
+        rules: list[Callable[[Conversation], bool]] = [
+            lambda c: c.id.lower() == wanted,
+            lambda c: c.title.lower() == wanted,
+            lambda c: c.title.lower().startswith(wanted),
+            lambda c: wanted.startswith(ROOM_PREFIX) and c.id.lower().startswith(wanted),
+        ]
+        for rule in rules:
+            found = [c for c in every if rule(c)]
+            if found:
+                return found
+        return []
 
     def chat_of(self, message: Message) -> str:
         if message.chat:

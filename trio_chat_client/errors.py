@@ -18,6 +18,7 @@ __all__ = [
     "BadRequestError",
     "BannedError",
     "ClientError",
+    "CommandError",
     "ConflictError",
     "ConnectionLostError",
     "NotFoundError",
@@ -33,6 +34,11 @@ __all__ = [
 
 class ClientError(Exception):
     """Base class of every failure the client reports."""
+
+
+class CommandError(ClientError):
+    """A command that cannot be carried out as typed, found before asking the server (no room
+    in view, a time that has passed, a file that is not there …); the message says why."""
 
 
 class ServerUnreachableError(ClientError):

@@ -8,7 +8,7 @@ fields still fail (the API client raises :class:`~.errors.ProtocolViolationError
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 from cattrs.preconf.json import make_converter
@@ -19,18 +19,33 @@ __all__ = [
     "CommentEvent",
     "ConnectResult",
     "Event",
+    "EventError",
+    "FileInfo",
+    "JoinRefusedEvent",
+    "JoinRequestEvent",
+    "JoinRequested",
+    "Link",
     "Message",
     "MessageEvent",
+    "PendingRequest",
     "RateLimitStatus",
     "ReadEvent",
     "ReportResult",
+    "Room",
+    "RoomDetails",
+    "RoomJoinedEvent",
+    "RoomLeftEvent",
+    "Scheduled",
+    "ScheduledFailedEvent",
     "Session",
     "SessionInfo",
     "Status",
     "UnbannedEvent",
     "UnknownEvent",
     "Updates",
+    "UploadedFile",
     "converter",
+    "event_type",
     "structure_event",
 ]
 
@@ -48,6 +63,30 @@ class Comment:
 
 
 @attrs.frozen
+class FileInfo:
+    """A file a message carries (API.md §16): its id downloads it."""
+
+    id: str
+    name: str
+    size: int
+    content_type: str = "application/octet-stream"
+
+
+@attrs.frozen
+class UploadedFile:
+    """What ``POST /files`` answers: the file's record, before any message carries it."""
+
+    id: str
+    name: str
+    size: int
+    content_type: str
+    sha256: str | None = None
+
+    def info(self) -> FileInfo:
+        return FileInfo(self.id, self.name, self.size, self.content_type)
+
+
+@attrs.frozen
 class Message:
     id: str
     author: str
@@ -57,6 +96,9 @@ class Message:
     to: str | None = None
     comments: tuple[Comment, ...] = ()
     client_id: str | None = None
+    # When it was scheduled for (API.md §14); None for a message sent at once.
+    scheduled_at: datetime | None = None
+    files: tuple[FileInfo, ...] = ()
 
     @property
     def is_private(self) -> bool:
@@ -119,25 +161,94 @@ class ReportResult:
 
 
 @attrs.frozen
+class Room:
+    """A room (API.md §13): a private chat with a name, an owner and members."""
+
+    id: str
+    name: str
+    owner: str
+    members: tuple[str, ...] = ()
+    created_at: datetime | None = None
+
+
+@attrs.frozen
+class PendingRequest:
+    """Someone who asked to join a room through a link; the owner decides."""
+
+    username: str
+    requested_at: datetime
+
+
+@attrs.frozen
+class RoomDetails:
+    """``GET /rooms/<id>``: the room, and for its owner the pending requests (oldest first)."""
+
+    room: Room
+    requests: tuple[PendingRequest, ...] | None = None
+
+
+@attrs.frozen
+class Link:
+    """An invite link; ``token`` and ``url`` only in the answer that created it."""
+
+    id: str
+    expires_at: datetime
+    uses_left: int | None = None
+    token: str | None = None
+    url: str | None = None
+
+
+@attrs.frozen
+class JoinRequested:
+    """``POST /join``: the request filed, waiting for the owner."""
+
+    room: str
+    name: str
+    status: str = "pending"
+
+
+@attrs.frozen
+class Scheduled:
+    """A message waiting for its time (API.md §14)."""
+
+    id: str
+    send_at: datetime
+    chat: str
+    text: str
+    to: str | None = None
+    files: tuple[FileInfo, ...] = ()
+
+
+@attrs.frozen
+class EventError:
+    code: str
+    message: str
+
+
+@attrs.frozen
 class MessageEvent:
+    TYPE: ClassVar[str] = "message"
     cursor: str
     message: Message
 
 
 @attrs.frozen
 class CommentEvent:
+    TYPE: ClassVar[str] = "comment"
     cursor: str
     comment: Comment
 
 
 @attrs.frozen
 class BannedEvent:
+    TYPE: ClassVar[str] = "banned"
     cursor: str
     until: datetime
 
 
 @attrs.frozen
 class UnbannedEvent:
+    TYPE: ClassVar[str] = "unbanned"
     cursor: str
 
 
@@ -145,9 +256,59 @@ class UnbannedEvent:
 class ReadEvent:
     """Another session of ours read ``chat`` up to message ``up_to`` (inclusive)."""
 
+    TYPE: ClassVar[str] = "read"
     cursor: str
     chat: str
     up_to: str
+
+
+@attrs.frozen
+class JoinRequestEvent:
+    """To a room's owner: ``username`` asks to join ``room`` (an id) through a link."""
+
+    TYPE: ClassVar[str] = "join_request"
+    cursor: str
+    room: str
+    username: str
+
+
+@attrs.frozen
+class RoomJoinedEvent:
+    """To a room's members, the newcomer included: ``username`` joined; the room as it is now."""
+
+    TYPE: ClassVar[str] = "room_joined"
+    cursor: str
+    room: Room
+    username: str
+
+
+@attrs.frozen
+class JoinRefusedEvent:
+    """To the one who asked: the owner of ``room`` (an id) refused the request."""
+
+    TYPE: ClassVar[str] = "join_refused"
+    cursor: str
+    room: str
+
+
+@attrs.frozen
+class RoomLeftEvent:
+    """``username`` left ``room`` (an id), was removed, or the room was deleted."""
+
+    TYPE: ClassVar[str] = "room_left"
+    cursor: str
+    room: str
+    username: str
+
+
+@attrs.frozen
+class ScheduledFailedEvent:
+    """To its author: a scheduled message was refused when its time came, and why."""
+
+    TYPE: ClassVar[str] = "scheduled_failed"
+    cursor: str
+    scheduled: Scheduled
+    error: EventError
 
 
 @attrs.frozen
@@ -159,7 +320,19 @@ class UnknownEvent:
     data: dict[str, Any] = attrs.field(factory=dict, eq=False)
 
 
-Event = MessageEvent | CommentEvent | BannedEvent | UnbannedEvent | ReadEvent | UnknownEvent
+KnownEvent = (
+    MessageEvent
+    | CommentEvent
+    | BannedEvent
+    | UnbannedEvent
+    | ReadEvent
+    | JoinRequestEvent
+    | RoomJoinedEvent
+    | JoinRefusedEvent
+    | RoomLeftEvent
+    | ScheduledFailedEvent
+)
+Event = KnownEvent | UnknownEvent
 
 
 @attrs.frozen
@@ -194,15 +367,26 @@ def _structure_status(value: Any, _: Any) -> Status:
     )
 
 
-_EVENT_TYPES: dict[
-    str, type[MessageEvent | CommentEvent | BannedEvent | UnbannedEvent | ReadEvent]
-] = {
-    "message": MessageEvent,
-    "comment": CommentEvent,
-    "banned": BannedEvent,
-    "unbanned": UnbannedEvent,
-    "read": ReadEvent,
+_EVENT_TYPES: dict[str, type[KnownEvent]] = {
+    cls.TYPE: cls
+    for cls in (
+        MessageEvent,
+        CommentEvent,
+        BannedEvent,
+        UnbannedEvent,
+        ReadEvent,
+        JoinRequestEvent,
+        RoomJoinedEvent,
+        JoinRefusedEvent,
+        RoomLeftEvent,
+        ScheduledFailedEvent,
+    )
 }
+
+
+def event_type(event: Event) -> str:
+    """The API's ``type`` of an event."""
+    return event.type if isinstance(event, UnknownEvent) else event.TYPE
 
 
 def structure_event(value: Any, _: Any = None) -> Event:

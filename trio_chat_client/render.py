@@ -32,7 +32,8 @@ from .errors import (
     ServerUnreachableError,
     UnauthorizedError,
 )
-from .models import Comment, Message
+from .files import format_size
+from .models import Comment, FileInfo, Message
 
 __all__ = [
     "UNREAD_SEPARATOR",
@@ -81,18 +82,21 @@ class MessageRefs:
     Everyone sees the same reference for the same message (``#m12`` for the server's ``m12``),
     so "see #m12" means the same thing in every client. Long ids are cut to their last
     characters; :meth:`resolve` maps a reference back to the full id among those shown.
+    Files are referred to the same way, without the ``#`` (``mark``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, mark: str = "#") -> None:
         self._known: set[str] = set()
+        self._mark = mark
 
     def short(self, message_id: str) -> str:
         self._known.add(message_id)
-        return "#" + (message_id if len(message_id) <= SHORT_ID else message_id[-SHORT_ID:])
+        short = message_id if len(message_id) <= SHORT_ID else message_id[-SHORT_ID:]
+        return self._mark + short
 
     def resolve(self, ref: str) -> str:
         """``#m12``/``m12`` → ``m12``; a unique ending of a shown id → that id; else ``ref``."""
-        bare = ref[1:] if ref.startswith("#") else ref
+        bare = ref[1:] if self._mark and ref.startswith(self._mark) else ref
         if bare in self._known:
             return bare
         matches = [i for i in self._known if i.endswith(bare)]
@@ -178,20 +182,39 @@ def message_line(
     me: str | None = None,
     chat: str | None = None,
     in_view: bool = False,
+    room: str | None = None,
+    file_refs: MessageRefs | None = None,
 ) -> Line:
     """``[14:05] #m12 alice: hello``; ``in_view``: shown in its own conversation's view, where
-    "→ bob (private)" goes without saying."""
+    "→ bob (private)" or "→ book club (room)" (``room``: its name) goes without saying.
+
+    A scheduled message says for when (``alice (scheduled 18:30): …``); the files a message
+    carries follow its text, one a row: ``[file 25afa7a1: notes.txt, 33 B]``, the reference
+    that ``/download`` takes.
+    """
     when = f"[{format_clock(message.sent_at, now, tz)}]"
     ref = refs.short(message.id)
     author = clean(message.author)
     parts = [("time", when), ("ref", f" {ref} "), (name_style(message.author, me), author)]
     if message.to is not None and not in_view:
         parts.append(("private", f" → {clean(message.to)} (private)"))
+    elif room is not None and not in_view:
+        parts.append(("private", f" → {clean(room)} (room)"))
+    if message.scheduled_at is not None:
+        parts.append(("ref", f" (scheduled {format_clock(message.scheduled_at, now, tz)})"))
     text = _indent(message.text)
     mine = me is not None and message.author.lower() == me.lower()
     alert = not mine and me is not None and (message.to is not None or mentions(message.text, me))
     parts.append(("alert" if alert else "text", f": {text}"))
+    for number, file in enumerate(message.files):
+        gap = "" if number == 0 and not message.text else "\n    "
+        parts.append(("file", gap + file_label(file, file_refs or MessageRefs(mark=""))))
     return Line("".join(p for _, p in parts), "message", chat, tuple(parts), alert=alert)
+
+
+def file_label(file: FileInfo, refs: MessageRefs) -> str:
+    """``[file 25afa7a1: notes.txt, 33 B]``: what ``/download`` takes, the name, the size."""
+    return f"[file {refs.short(file.id)}: {clean(file.name)}, {format_size(file.size)}]"
 
 
 def comment_line(
@@ -242,10 +265,12 @@ def stamp(when: datetime) -> str:
 
 
 def format_message_plain(message: Message) -> list[str]:
-    """For scripts, one line each: ``<sent_at> <id> <author>[ -> <to>]: <text>``, then its
-    comments as ``<sent_at> <id> <author> on <message id>: <text>``."""
+    """For scripts, one line each: ``<sent_at> <id> <author>[ -> <to>]: <text>``, each file
+    it carries after it as `` [file <id> <size in bytes> <name>]``, then its comments as
+    ``<sent_at> <id> <author> on <message id>: <text>``."""
     who = clean(message.author) + (f" -> {clean(message.to)}" if message.to else "")
-    lines = [f"{stamp(message.sent_at)} {message.id} {who}: {one_line(message.text)}"]
+    files = "".join(f" [file {f.id} {f.size} {one_line(f.name)}]" for f in message.files)
+    lines = [f"{stamp(message.sent_at)} {message.id} {who}: {one_line(message.text)}{files}"]
     lines.extend(format_comment_plain(c) for c in message.comments)
     return lines
 
@@ -317,7 +342,16 @@ def describe_error(exc: ClientError, now: datetime, tz: tzinfo | None = None) ->
             "username_taken": "that username is already taken",
             "client_id_conflict": "the server refused a repeated request (its client id was "
             "already used for something else)",
+            "owner_cannot_leave": "you own this room, and its owner cannot leave it; "
+            "/room delete NAME deletes it for everyone",
+            "too_many_scheduled": "you have 100 messages waiting already, the most the server "
+            "keeps; /unschedule one first",
+            "already_sent": "that message has been sent already",
         }.get(exc.code, exc.message)
+    if exc.code == "not_owner":
+        return "only the room's owner can do that"
+    if exc.code == "payload_too_large":
+        return f"the server refuses a file this large ({exc.message})"
     if isinstance(exc, ServerFailureError):
         return f"the server failed ({exc.status} {exc.code}): {exc.message}; try again later"
     return f"the server refused ({exc.status} {exc.code}): {exc.message}"

@@ -42,10 +42,17 @@ from .commands import (
     Say,
     Sessions,
     ShowStatus,
+    Upload,
     parse_command,
 )
 from .conversations import Conversation, Conversations
-from .errors import ClientError, ConnectionLostError, NotFoundError, ServerUnreachableError
+from .errors import (
+    ClientError,
+    CommandError,
+    ConnectionLostError,
+    NotFoundError,
+    ServerUnreachableError,
+)
 from .live import Backoff, LiveFollower
 from .models import (
     GENERAL,
@@ -72,6 +79,9 @@ from .render import (
     format_duration,
     message_line,
 )
+from .rooms import ROOM_COMMANDS, RoomCommands
+from .scheduling import SCHEDULE_COMMANDS, ScheduleCommands
+from .transfers import FILE_COMMANDS, FileCommands, UploadedNotSentError
 
 __all__ = ["ChatSession", "Console", "utc_now"]
 
@@ -96,6 +106,10 @@ class Console(Protocol):
     def show_older(self, chat: str, lines: list[Line]) -> None: ...
 
     def changed(self) -> None: ...
+
+    def progress(self, text: str | None) -> None:
+        """Show how far a transfer has come (``None``: it is over)."""
+        ...
 
     async def read_line(self) -> str | None: ...
 
@@ -134,6 +148,18 @@ class ChatSession:
         self._nursery: trio.Nursery | None = None
         self._reads: dict[str, str] = {}  # chat → newest message seen, not yet reported
         self._reads_waiting = trio.Event()
+        self.file_refs = MessageRefs(mark="")
+        self.rooms = RoomCommands(self)
+        self.scheduling = ScheduleCommands(self)
+        self.files = FileCommands(self)
+
+    @property
+    def tz(self) -> tzinfo | None:
+        """The zone times are shown and typed in (None: the process's own, ``TZ``)."""
+        return self._tz
+
+    def now(self) -> datetime:
+        return self._clock()
 
     def is_mine(self, author: str) -> bool:
         """Usernames are case-insensitive: a message from any of our devices is ours."""
@@ -185,15 +211,23 @@ class ChatSession:
             scope.cancel()
 
     async def _open_known_chats(self) -> None:
-        """A view for each chat the user has (the full-screen console lists them)."""
+        """A view for each chat the user has (the full-screen console lists them), and the
+        names of the user's rooms (both consoles name them)."""
+        with contextlib.suppress(ClientError):  # conversations also open as messages arrive
+            await self.rooms.load()
         if self.console.shows_everything:
             return
         try:
             status = await self.api.status()
         except ClientError:
-            return  # only a convenience: conversations also open as messages arrive
+            return
         for chat in status.chats:
-            self.views.open(chat)
+            if chat not in self.views:
+                self.views.open(chat)
+
+    def room_name(self, chat: str) -> str | None:
+        """The name of the room ``chat``, if it is one of the user's rooms."""
+        return self.rooms.name_of(chat)
 
     # -- output -----------------------------------------------------------------------------
 
@@ -227,8 +261,20 @@ class ChatSession:
 
     def _message_line(self, message: Message, chat: str) -> Line:
         in_view = not self.console.shows_everything
+        self.files.saw(message)
+        room = None
+        if chat in self.views and self.views.get(chat).is_room:
+            room = self.room_name(chat) or self.views.get(chat).title
         return message_line(
-            message, self.refs, self._clock(), self._tz, me=self.me, chat=chat, in_view=in_view
+            message,
+            self.refs,
+            self._clock(),
+            self._tz,
+            me=self.me,
+            chat=chat,
+            in_view=in_view,
+            room=room,
+            file_refs=self.file_refs,
         )
 
     def show_message(self, message: Message) -> None:
@@ -266,6 +312,8 @@ class ChatSession:
         self.console.show(self._comment_line(comment, chat))
 
     def on_event(self, event: Event) -> None:
+        if self.rooms.on_event(event) or self.scheduling.on_event(event):
+            return
         if isinstance(event, MessageEvent):
             self.show_message(event.message)
         elif isinstance(event, CommentEvent):
@@ -292,7 +340,7 @@ class ChatSession:
         conversation = self.views.focus(chat)
         if had_unread and conversation.newest is not None:
             self._seen(chat, conversation.newest, force=True)
-        if not conversation.history_loaded and self._nursery is not None:
+        if not conversation.history_loaded and not conversation.gone and self._nursery is not None:
             conversation.history_loaded = True
             self._nursery.start_soon(self._load_history, chat)
         self.console.changed()
@@ -307,6 +355,11 @@ class ChatSession:
     async def page_back(self, chat: str, limit: int = HISTORY_PAGE, *, quiet: bool = False) -> int:
         """Show up to ``limit`` messages of ``chat`` older than the oldest shown; how many."""
         conversation = self.views.open(chat)
+        if conversation.gone:
+            if not quiet:
+                title = self._title(conversation)
+                self.info(f"── you are no longer in {title}: nothing older can be loaded ──", chat)
+            return 0
         if conversation.at_start:
             if not quiet:
                 self.info(f"── the start of {self._title(conversation)} ──", chat)
@@ -356,10 +409,15 @@ class ChatSession:
                 with contextlib.suppress(ClientError):
                     await self.api.mark_read(chat, up_to)
 
-    def completions(self, word: str, *, command: bool) -> list[str]:
-        """What ``word`` may be completed to: a command name, or a known user's name."""
+    def completions(self, word: str, *, command: bool, argument_of: str | None = None) -> list[str]:
+        """What ``word`` may be completed to: a command name, a known user's name, or what
+        the command ``argument_of`` takes (``/switch``: a conversation's title)."""
         if command:
             return [c for c in COMMAND_NAMES if c.startswith(word.lower())]
+        if argument_of is not None:
+            found = self.rooms.completions(word, argument_of)
+            if found is not None:
+                return found
         bare = word.lstrip("@")
         names = sorted(self.users - {self.me}, key=str.lower)
         return [
@@ -396,11 +454,21 @@ class ChatSession:
         return True
 
     def _explain(self, command: Command, exc: ClientError) -> str:
+        if isinstance(exc, UploadedNotSentError):
+            return (
+                f"{describe_error(exc.cause, self._clock(), self._tz)}; the file was uploaded, "
+                "but the message to carry it was NOT sent"
+            )
         text = describe_error(exc, self._clock(), self._tz)
-        sending = isinstance(command, Say | Private | CommentOn)
+        sending = isinstance(command, Say | Private | CommentOn | Upload)
         if isinstance(exc, NotFoundError) and exc.code == "message_not_found":
             ref = getattr(command, "ref", "")
             text = f"there is no message {ref} (or it is not visible to you)"
+        if isinstance(exc, NotFoundError) and exc.code == "file_not_found":
+            ref = getattr(command, "ref", "")
+            text = f"there is no file {ref} (or it is not one you may see)"
+        if isinstance(exc, CommandError):
+            return text
         if sending:
             if isinstance(exc, ConnectionLostError):
                 text += "; it is unknown whether it was sent (check with /history)"
@@ -410,19 +478,39 @@ class ChatSession:
                 text += "; your message was not sent"
         return text
 
-    async def _send(self, text: str, conversation: Conversation) -> None:
+    def sendable(self) -> Conversation:
+        """The conversation in view, if it can be written to (not a room the user left)."""
+        conversation = self.views.current
+        if conversation.gone:
+            raise CommandError(
+                f"you are no longer in {clean(conversation.title)}; nothing was sent "
+                "(/switch to another conversation)"
+            )
+        return conversation
+
+    def destination(self, conversation: Conversation) -> tuple[str | None, str | None]:
+        """``(to, chat)`` for a send to ``conversation``: a user, or a chat id (a room)."""
         if conversation.peer is not None:
-            message = await self.api.send(text, to=conversation.peer)
-        elif conversation.id == GENERAL:
-            message = await self.api.send(text)
-        else:
-            message = await self.api.send(text, chat=conversation.id)
+            return conversation.peer, None
+        if conversation.id == GENERAL:
+            return None, None
+        return None, conversation.id
+
+    async def _send(self, text: str) -> None:
+        to, chat = self.destination(self.sendable())
+        message = await self.api.send(text, to, chat=chat)
         self.show_message(message)
 
     async def execute(self, command: Command) -> bool:
         """Run one command; ``False`` means the session should end."""
         if isinstance(command, Say):
-            await self._send(command.text, self.views.current)
+            await self._send(command.text)
+        elif isinstance(command, ROOM_COMMANDS):
+            await self.rooms.execute(command)
+        elif isinstance(command, SCHEDULE_COMMANDS):
+            await self.scheduling.execute(command)
+        elif isinstance(command, FILE_COMMANDS):
+            await self.files.execute(command)
         elif isinstance(command, Private):
             message = await self.api.send(command.text, to=command.to)
             self.show_message(message)

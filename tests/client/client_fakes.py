@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
+import trio
 
 from trio_chat_client.api import ApiClient
 
@@ -65,3 +69,75 @@ class FakeServer:
 
     def sent(self, method: str, path: str) -> list[httpx.Request]:
         return [r for r in self.requests if (r.method, r.url.path) == (method, path)]
+
+
+class ScriptedConsole:
+    """A line console for a :class:`~trio_chat_client.session.ChatSession` run inside the test:
+    the test types lines and waits for what is shown.
+
+    Waiting is in real time, in a thread, so it works under ``MockClock`` too (where a Trio
+    deadline would never come): a line that never appears fails the test after ``timeout``
+    seconds instead of hanging it.
+    """
+
+    shows_everything = True
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.progress_shown: list[str | None] = []
+        self._send, self._receive = trio.open_memory_channel[str](100)
+        self._shown = threading.Event()
+        self._pos = 0
+
+    # -- the Console protocol ---------------------------------------------------------------
+
+    def show(self, line) -> None:
+        self.lines.append(line.text)
+        self._shown.set()
+
+    def show_older(self, chat, lines) -> None:
+        for line in lines:
+            self.show(line)
+
+    def changed(self) -> None:
+        pass
+
+    def progress(self, text) -> None:
+        self.progress_shown.append(text)
+
+    async def read_line(self) -> str | None:
+        try:
+            return await self._receive.receive()
+        except trio.EndOfChannel:
+            return None
+
+    async def read_password(self, prompt) -> str | None:
+        return None
+
+    # -- the test's side --------------------------------------------------------------------
+
+    def type(self, line: str) -> None:
+        self._send.send_nowait(line)
+
+    def close(self) -> None:
+        self._send.close()
+
+    async def expect(self, pattern: str, timeout: float = 15.0) -> re.Match[str]:
+        """The next shown line (after the last one matched) that matches the regex."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            self._shown.clear()
+            for i in range(self._pos, len(self.lines)):
+                if found := regex.search(self.lines[i]):
+                    self._pos = i + 1
+                    return found
+            left = deadline - time.monotonic()
+            if left <= 0:
+                shown = "\n".join(self.lines)
+                raise AssertionError(f"no line matching {pattern!r}; shown:\n{shown}")
+            await trio.to_thread.run_sync(self._shown.wait, min(left, 0.5))
+
+    def shown_since(self) -> list[str]:
+        """What was shown after the last line matched."""
+        return self.lines[self._pos :]

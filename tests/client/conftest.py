@@ -201,17 +201,22 @@ async def start_client(
         *args: str,
         password: str = "password1",
         zone: Zone = client_zone,
+        cwd: Path | None = None,
     ) -> Client:
         if "--register" not in args:
             await ensure_account(server.url, user, password)
         cmd = [PYTHON, "-m", "trio_chat_client", "--server", server.url, "--user", user,
                "--config-dir", str(tmp_path / "config" / user), *args]  # fmt: skip
+        # Downloads without a PATH go to the current directory: never the project's.
+        workdir = cwd or tmp_path / "cwd" / user
+        workdir.mkdir(parents=True, exist_ok=True)
         process = await trio.lowlevel.open_process(
             cmd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=_env(TRIO_CHAT_PASSWORD=password, TZ=zone.tz),
+            cwd=workdir,
         )
         client = Client(user, process, nursery)
         started.append(client)
@@ -278,12 +283,14 @@ async def start_tui(tmp_path: Path, client_zone: Zone) -> AsyncIterator[StartTer
     ) -> Terminal:
         if "--register" not in args:
             await ensure_account(server.url, user, password)
+        workdir = tmp_path / "cwd" / user
+        workdir.mkdir(parents=True, exist_ok=True)
         argv = [PYTHON, "-m", "trio_chat_client", "--server", server.url, "--user", user,
                 "--config-dir", str(tmp_path / "config" / user), *args]  # fmt: skip
         extra = {"TZ": client_zone.tz, **(env or {})}
         if password is not None:
             extra["TRIO_CHAT_PASSWORD"] = password
-        terminal = Terminal(argv, terminal_env(extra), rows=rows, cols=cols)
+        terminal = Terminal(argv, terminal_env(extra), rows=rows, cols=cols, cwd=workdir)
         started.append(terminal)
         return terminal
 

@@ -32,13 +32,23 @@ class Screen(pyte.Screen):
 
 class Terminal:
     def __init__(
-        self, argv: list[str], env: Mapping[str, str], rows: int = 16, cols: int = 60
+        self,
+        argv: list[str],
+        env: Mapping[str, str],
+        rows: int = 16,
+        cols: int = 60,
+        cwd: str | os.PathLike[str] | None = None,
     ) -> None:
         self.screen = Screen(cols, rows)
         self.stream = pyte.Stream(self.screen)
         self.output = ""  # everything written, escape sequences included
         self.child = pexpect.spawn(
-            argv[0], argv[1:], env=dict(env), dimensions=(rows, cols), encoding="utf-8"
+            argv[0],
+            argv[1:],
+            env=dict(env),
+            dimensions=(rows, cols),
+            encoding="utf-8",
+            cwd=cwd,
         )
 
     # -- reading ----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from tests.client.client_fakes import T0, FakeServer, comment, error, message, sse
+from trio_chat_client.api import ApiClient
 from trio_chat_client.errors import (
     BadRequestError,
     BannedError,
@@ -25,6 +26,7 @@ from trio_chat_client.models import (
     MessageEvent,
     UnbannedEvent,
     UnknownEvent,
+    structure_event,
 )
 
 
@@ -327,7 +329,7 @@ async def test_status_without_a_rate_limit_and_with_unread_counts():
 
 
 def test_read_events_and_client_ids_are_read():
-    from trio_chat_client.models import ReadEvent, structure_event
+    from trio_chat_client.models import ReadEvent
 
     event = structure_event({"type": "read", "cursor": "3", "chat": "general", "up_to": "m1"})
     assert event == ReadEvent(cursor="3", chat="general", up_to="m1")
@@ -345,3 +347,123 @@ async def test_an_error_without_a_trio_chat_body_is_not_a_trio_chat_server():
             await api.login("alice", "pw")
         with pytest.raises(NotTrioChatError, match="answered 501"):
             await api.status()
+
+
+ROOM = {"id": "room:5eb1", "name": "book club", "owner": "alice", "members": ["alice", "bob"],
+        "created_at": T0}  # fmt: skip
+
+
+async def test_rooms_calls_name_the_room_in_the_path_and_read_the_answers():
+    fake = FakeServer()
+    fake.on("GET", "/rooms", httpx.Response(200, json={"rooms": [ROOM]}))
+    fake.on("POST", "/rooms", httpx.Response(201, json={"room": ROOM}))
+    fake.on("GET", "/rooms/room:5eb1", httpx.Response(200, json={
+        "room": ROOM, "requests": [{"username": "carol", "requested_at": T0}]}))  # fmt: skip
+    fake.on("POST", "/rooms/room:5eb1/members", httpx.Response(201, json={"room": ROOM}))
+    fake.on("DELETE", "/rooms/room:5eb1/members/bob x", httpx.Response(204))
+    fake.on("POST", "/rooms/room:5eb1/links", httpx.Response(201, json={"link": {
+        "token": "TOK", "url": "http://s/join/TOK", "id": "l1", "expires_at": T0,
+        "uses_left": None}}))  # fmt: skip
+    fake.on("POST", "/join", httpx.Response(202, json={
+        "request": {"room": "room:5eb1", "name": "book club", "status": "pending"}}))  # fmt: skip
+    fake.on("POST", "/rooms/room:5eb1/requests/carol", httpx.Response(200, json={"room": ROOM}),
+            httpx.Response(204))  # fmt: skip
+    async with fake.client() as api:
+        (listed,) = await api.rooms()
+        made = await api.create_room("book club")
+        details = await api.room("room:5eb1")
+        await api.add_member("room:5eb1", "bob")
+        await api.remove_member("room:5eb1", "bob x")
+        link = await api.create_link("room:5eb1", "172800")
+        asked = await api.join("http://s/join/TOK")
+        approved = await api.decide("room:5eb1", "carol", True)
+        refused = await api.decide("room:5eb1", "carol", False)
+    assert listed == made and listed.members == ("alice", "bob") and listed.name == "book club"
+    assert details.requests is not None and details.requests[0].username == "carol"
+    assert (link.token, link.url, link.uses_left) == ("TOK", "http://s/join/TOK", None)
+    assert (asked.room, asked.name) == ("room:5eb1", "book club")
+    assert approved == listed and refused is None
+    bodies = [json.loads(r.content) if r.content else None for r in fake.requests]
+    assert bodies[1] == {"name": "book club"} and bodies[3] == {"username": "bob"}
+    assert bodies[5] == {"expires_in": "172800"} and bodies[6] == {"token": "http://s/join/TOK"}
+    assert bodies[7] == {"approve": True} and bodies[8] == {"approve": False}
+    assert fake.requests[4].url.raw_path == b"/rooms/room:5eb1/members/bob%20x"
+
+
+async def test_schedule_sends_the_time_with_its_offset_and_lists_and_cancels():
+    fake = FakeServer()
+    item = {"id": "q0281aeb96c384f2d", "send_at": "2026-11-30T07:00:00.000Z", "chat": "general",
+            "to": None, "text": "good morning", "files": []}  # fmt: skip
+    fake.on("POST", "/send", httpx.Response(202, json={"scheduled": item}))
+    fake.on("GET", "/scheduled", httpx.Response(200, json={"scheduled": [item]}))
+    fake.on("DELETE", "/scheduled/q0281aeb96c384f2d", httpx.Response(204))
+    at = datetime.fromisoformat("2026-11-30T08:00:00+01:00")
+    async with fake.client() as api:
+        scheduled = await api.schedule("good morning", at, chat="room:r1")
+        with pytest.raises(ValueError, match="offset"):
+            await api.schedule("naive", datetime(2026, 11, 30, 8, 0))
+        (listed,) = await api.scheduled()
+        await api.unschedule(listed.id)
+    body = json.loads(fake.requests[0].content)
+    assert body["send_at"] == "2026-11-30T08:00:00+01:00" and body["chat"] == "room:r1"
+    assert uuid.UUID(body["client_id"]) and body["text"] == "good morning"
+    assert scheduled == listed and scheduled.send_at == at
+    assert [r.method for r in fake.requests] == ["POST", "GET", "DELETE"]
+
+
+async def test_an_upload_streams_the_file_in_chunks_with_its_length_and_type(tmp_path):
+    path = tmp_path / "big.bin"
+    data = bytes(range(256)) * 4096 * 5 + b"tail"  # 5 MiB and 4 bytes
+    path.write_bytes(data)
+    chunks: list[int] = []
+    progress: list[tuple[int, int]] = []
+
+    requests: list[httpx.Request] = []
+
+    class Streamed(httpx.AsyncBaseTransport):
+        """Reads the body as a server does, chunk by chunk (MockTransport reads it whole)."""
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            requests.append(request)
+            received = bytearray()
+            async for chunk in request.stream:  # type: ignore[union-attr]
+                chunks.append(len(chunk))
+                received += chunk
+            assert bytes(received) == data
+            file = {"id": "f1", "name": "big.bin", "size": len(data),
+                    "content_type": "application/x-thing", "sha256": "00"}  # fmt: skip
+            return httpx.Response(201, json={"file": file})
+
+    async with ApiClient("http://chat.test", "tok", transport=Streamed()) as api:
+        uploaded = await api.upload(
+            path, content_type="application/x-thing", progress=lambda *p: progress.append(p)
+        )
+    (request,) = requests
+    assert request.headers["content-length"] == str(len(data))
+    assert "transfer-encoding" not in request.headers
+    assert request.headers["content-type"] == "application/x-thing"
+    assert request.url.params["name"] == "big.bin"
+    assert uploaded.id == "f1" and uploaded.size == len(data)
+    # Never more than a chunk in memory at once; progress after each.
+    assert max(chunks) <= 64 * 1024 and len(chunks) == len(progress) == 81
+    assert progress[0] == (64 * 1024, len(data)) and progress[-1] == (len(data), len(data))
+
+
+async def test_a_download_names_the_file_from_its_disposition():
+    fake = FakeServer()
+    fake.on("GET", "/files/f1", httpx.Response(200, content=b"x" * 100_000, headers={
+        "content-disposition": "attachment; filename*=UTF-8''..%2F..%2Fx",
+        "content-type": "text/plain"}))  # fmt: skip
+    fake.on("GET", "/files/f2", error(404, "file_not_found", "there is no file 'f2'"))
+    async with fake.client() as api:
+        async with api.download("f1") as answer:
+            got = b"".join([chunk async for chunk in answer.chunks()])
+            assert (answer.name, answer.size, answer.content_type) == (
+                "../../x",
+                100_000,
+                "text/plain",
+            )
+        with pytest.raises(NotFoundError):
+            async with api.download("f2"):
+                pass
+    assert got == b"x" * 100_000

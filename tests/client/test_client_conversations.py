@@ -45,3 +45,27 @@ def test_a_line_console_shows_everything_so_nothing_is_unread():
     views.all_visible = True
     views.add(msg("m1", to="alice"))
     assert views.unread_total() == 0
+
+
+def test_rooms_are_found_by_name_or_id_and_stay_in_view_once_left():
+    views = Conversations("alice")
+    views.open_private("bob")
+    club = views.open_room("room:5eb1bf2c", "Book Club")
+    views.open_room("room:77aa", "book keeping")
+    assert club.is_room and not views.get("general").is_room
+    assert views.find("book club") == [club]  # a title, any capitalisation
+    assert views.find("room:5eb1bf2c") == [club]  # an id
+    assert views.find("room:5eb") == [club]  # the start of an id
+    assert [c.title for c in views.find("book")] == ["Book Club", "book keeping"]  # ambiguous
+    assert views.find("BOB") == [views.get("dm:alice:bob")]  # a private chat by its user
+    assert len(views.find("bo")) == 3  # bob, Book Club, book keeping
+    assert views.find("general") == views.find("common") == [views.get("general")]
+    assert views.find("nothing") == []
+    views.add(msg("m1", chat="room:5eb1bf2c"))
+    assert club.unread == 1
+    assert views.leave("room:5eb1bf2c") is club
+    assert club.gone and club.unread == 0 and views.find("book club") == [club]
+    views.focus("room:5eb1bf2c")  # still viewable
+    assert club.gone and views.current is club
+    # Let in again: the same conversation, writable again.
+    assert views.open_room("room:5eb1bf2c", "Book Club") is club and not club.gone

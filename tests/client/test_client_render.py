@@ -9,7 +9,7 @@ from trio_chat_client.errors import (
     ServerUnreachableError,
     error_for_status,
 )
-from trio_chat_client.models import Comment, Message
+from trio_chat_client.models import Comment, FileInfo, Message
 from trio_chat_client.render import (
     MessageRefs,
     clean,
@@ -219,3 +219,58 @@ def test_a_given_zone_is_used_for_today_too_whatever_the_process_zone(zone):
     with local_zone(zone):
         assert format_clock(now + timedelta(minutes=20), now, other.tzinfo) == "23:50"
         assert format_clock(now + timedelta(hours=1), now, other.tzinfo) == "Nov 27 00:30"
+
+
+def test_files_follow_the_text_with_the_reference_download_takes():
+    refs, files = MessageRefs(), MessageRefs(mark="")
+    notes = FileInfo("f9dc552fee673f25afa7a", "notes.txt", 33, "text/plain")
+    photo = FileInfo("f0000000000000000beef", "../\x1b[2Jphoto.jpg", 2 * 1024 * 1024)
+    message = Message(id="m7", author="bob", text="see", sent_at=NOW, files=(notes, photo))
+    line = message_line(message, refs, NOW, UTC, file_refs=files)
+    assert line.text == (
+        "[13:53] #m7 bob: see\n    [file f25afa7a: notes.txt, 33 B]\n"
+        "    [file 0000beef: ../^[[2Jphoto.jpg, 2.0 MiB]"
+    )
+    assert ("file", "\n    [file f25afa7a: notes.txt, 33 B]") in line.parts
+    assert files.resolve("25afa7a") == notes.id and files.resolve("0000beef") == photo.id
+    alone = Message(id="m8", author="bob", text="", sent_at=NOW, files=(notes,))
+    assert message_line(alone, refs, NOW, UTC, file_refs=files).text == (
+        "[13:53] #m8 bob: [file f25afa7a: notes.txt, 33 B]"
+    )
+    assert format_message_plain(alone) == [
+        "2026-11-26T13:53:00.000Z m8 bob:  [file f9dc552fee673f25afa7a 33 notes.txt]"
+    ]
+
+
+def test_a_scheduled_message_says_for_when_and_a_room_message_where():
+    refs = MessageRefs()
+    scheduled = Message(
+        id="m9", author="alice", text="call mum", sent_at=NOW, scheduled_at=NOW,
+        chat="room:r1",
+    )  # fmt: skip
+    assert message_line(scheduled, refs, NOW, UTC).text == (
+        "[13:53] #m9 alice (scheduled 13:53): call mum"
+    )
+    # The line console names the room; in the room's own view that goes without saying.
+    assert message_line(scheduled, refs, NOW, UTC, room="book club").text == (
+        "[13:53] #m9 alice → book club (room) (scheduled 13:53): call mum"
+    )
+    in_view = message_line(scheduled, refs, NOW, UTC, room="book club", in_view=True)
+    assert in_view.text == "[13:53] #m9 alice (scheduled 13:53): call mum"
+
+
+def test_room_and_file_errors_read_as_sentences():
+    assert describe(error_for_status(403, "not_owner", "only the room's owner may do that")) == (
+        "only the room's owner can do that"
+    )
+    assert describe(error_for_status(409, "owner_cannot_leave", "…")) == (
+        "you own this room, and its owner cannot leave it; /room delete NAME deletes it for "
+        "everyone"
+    )
+    big = error_for_status(413, "payload_too_large", "the body is 5242881 bytes; the limit is 5")
+    assert describe(big) == (
+        "the server refuses a file this large (the body is 5242881 bytes; the limit is 5)"
+    )
+    assert describe(error_for_status(409, "already_member", "that user is already a member")) == (
+        "that user is already a member"
+    )

@@ -11,8 +11,12 @@ import sys
 import httpx
 import trio
 
+from tests.client.client_fakes import T0
 from tests.client.conftest import PYTHON, Proc, _env
+from tests.client.test_client_api import ROOM
 from tests.client.test_client_e2e import err, out
+from trio_chat_client.cli import _as_json
+from trio_chat_client.models import structure_event
 
 
 def free_port() -> int:
@@ -187,3 +191,31 @@ async def test_the_interactive_client_waits_for_a_server_that_is_down(start_serv
     await alice.wait_for(r"^\* the server at .* answers", stream="err")
     await alice.expect("* connected to ")
     assert await alice.quit() == 0
+
+
+def test_new_events_are_read_and_written_back_as_the_api_has_them():
+    raw = [
+        {"type": "join_request", "cursor": "4", "room": "room:5eb1", "username": "carol"},
+        {"type": "room_joined", "cursor": "5", "room": ROOM, "username": "bob"},
+        {"type": "join_refused", "cursor": "6", "room": "room:5eb1"},
+        {"type": "room_left", "cursor": "7", "room": "room:5eb1", "username": "bob"},
+        {
+            "type": "scheduled_failed",
+            "cursor": "8",
+            "error": {"code": "banned", "message": "no"},
+            "scheduled": {
+                "id": "q1",
+                "send_at": T0,
+                "chat": "general",
+                "to": None,
+                "text": "hi",
+                "files": [],
+            },
+        },
+    ]
+    events = [structure_event(e) for e in raw]
+    assert [type(e).__name__ for e in events] == [
+        "JoinRequestEvent", "RoomJoinedEvent", "JoinRefusedEvent", "RoomLeftEvent",
+        "ScheduledFailedEvent",
+    ]  # fmt: skip
+    assert [_as_json(e) for e in events] == raw

@@ -7,6 +7,7 @@ import signal
 
 import httpx
 
+from tests.client.conftest import ensure_account
 from tests.client.test_client_e2e import out
 
 CONNECTED = r"\* connected to "
@@ -248,5 +249,42 @@ async def test_register_asks_for_the_new_password_twice(start_server, start_tui)
     tui.send("correct horse\r")
     await tui.expect(r"registered a new account 'zoe'")
     await tui.expect(CONNECTED)
+    tui.send("/quit\r")
+    assert await tui.exit_status() == 0
+
+
+async def test_a_room_is_one_more_conversation_with_its_name_on_the_tab(start_server, start_tui):
+    server = await start_server()
+    await ensure_account(server.url, "bob", "password1")
+    tui = await start_tui(server, "alice", rows=12, cols=60)
+    await tui.expect(CONNECTED)
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        login = await http.post("/login", json={"username": "bob", "password": "password1"})
+        bob = {"Authorization": f"Bearer {login.json()['token']}"}
+        room = (await http.post("/rooms", json={"name": "book club"}, headers=bob)).json()["room"]
+        await http.post(f"/rooms/{room['id']}/members", json={"username": "alice"}, headers=bob)
+        # Added while the chat is on screen: a new tab, live, and a word about it.
+        await tui.expect(r"^ \[1:general\] 2:book club │ live │")
+        await tui.expect(r"^\* bob added you to the room book club; it is view 2")
+        body = {"chat": room["id"], "text": "welcome, alice"}
+        await http.post("/send", json=body, headers=bob)
+        await tui.expect(r"^ \[1:general\] 2:book club\(1\) │")
+        assert "welcome" not in tui.text()  # it waits in the room's view
+        tui.send("/switch Book c\t")  # Tab completes the room's name, spaces and all
+        await tui.expect(r"^general> /switch book club$")
+        tui.send("\r")
+        await tui.expect(r"^ 1:general \[2:book club\] │")
+        await tui.expect(r"#m\d+ bob: welcome, alice$")
+        assert tui.rows()[-1] == "book club>"  # the prompt names the chat lines go to
+        tui.send("thanks!\r")
+        await tui.expect(r"#m\d+ alice: thanks!$")
+        said = await http.get("/messages", params={"chat": room["id"]}, headers=bob)
+        assert [m["text"] for m in said.json()["messages"]] == ["welcome, alice", "thanks!"]
+        # Removed from it: the tab stays, marked, and nothing more can be sent there.
+        await http.delete(f"/rooms/{room['id']}/members/alice", headers=bob)
+        await tui.expect(r"^ 1:general \[2:book club\(left\)\] │")
+        await tui.expect(r"^\* you are no longer in book club: its owner removed you")
+        tui.send("anyone?\r")
+        await tui.expect(r"^error: you are no longer in book club; nothing was sent")
     tui.send("/quit\r")
     assert await tui.exit_status() == 0

@@ -108,6 +108,9 @@ class PlainConsole:
     def changed(self) -> None:
         pass  # nothing on screen shows state
 
+    def progress(self, text: str | None) -> None:
+        pass  # a line per step would bury the chat; the transfer's end is a notice
+
     def _ask(self, prompt: str | None) -> None:
         if prompt is not None:
             self.print(prompt)

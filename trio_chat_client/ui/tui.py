@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Final, Protocol
 
 import trio
 import urwid
 
+from ..commands import ALIASES as _ALIASES
 from ..conversations import Conversation, Conversations
 from ..render import NAME_STYLES, Line
 from .terminal import InputRouter
@@ -35,6 +37,9 @@ from .terminal import InputRouter
 __all__ = ["Controller", "TuiConsole", "open_tui", "palette"]
 
 NEWLINE_KEY: Final = "paste newline"
+# Commands whose whole argument is one name with spaces in it, and those that take a word.
+_WHOLE_ARGUMENT: Final = re.compile(r"(/switch|/sw)\s+(.*)", re.IGNORECASE | re.DOTALL)
+_ONE_WORD_ARGUMENT: Final = re.compile(r"(/\S+)\s+$")
 Key = (
     str | tuple[str, int, int, int]
 )  # a key name, or a mouse event  # a line break inside pasted text: not "send"
@@ -61,6 +66,8 @@ def palette() -> list[tuple[str, str, str, str]]:
         ("tab unread", "yellow", "dark blue", "standout"),
         ("tab alert", "light red,bold", "dark blue", "bold,standout"),
         ("prompt", "light cyan,bold", "default", "bold"),
+        ("file", "light blue", "default", "default"),
+        ("progress", "black", "light gray", "standout"),
     ]
     entries += [(f"name{i}", _NAME_COLOURS[i], "default", "default") for i in range(NAME_STYLES)]
     return entries
@@ -79,7 +86,9 @@ class Controller(Protocol):
 
     async def page_back(self, chat: str, limit: int = ..., *, quiet: bool = ...) -> int: ...
 
-    def completions(self, word: str, *, command: bool) -> list[str]: ...
+    def completions(
+        self, word: str, *, command: bool, argument_of: str | None = None
+    ) -> list[str]: ...
 
 
 class InputLine(urwid.Edit):
@@ -144,13 +153,23 @@ class InputLine(urwid.Edit):
         if self.secret:
             return []  # never complete (or show) anything in a password
         head = text[:position]
+        tail = text[position:]
+        whole = _WHOLE_ARGUMENT.match(head)
+        if whole is not None:
+            # A room's name may have spaces: the whole argument is what is completed.
+            name = _ALIASES.get(whole[1].lower(), whole[1].lower())
+            found = self.tui.controller().completions(whole[2], command=False, argument_of=name)
+            return [(head[: whole.start(2)] + c + tail, whole.start(2) + len(c)) for c in found]
         start = max(head.rfind(" "), head.rfind("\n")) + 1
         word = head[start:]
         command = start == 0 and word.startswith("/")
         if not word and not command:
             return []
-        found = self.tui.controller().completions(word, command=command)
-        tail = text[position:]
+        argument = _ONE_WORD_ARGUMENT.match(head[:start])
+        argument_of = None
+        if argument is not None:
+            argument_of = _ALIASES.get(argument[1].lower(), argument[1].lower())
+        found = self.tui.controller().completions(word, command=command, argument_of=argument_of)
         out = []
         for candidate in found:
             # A name at the very start of a message addresses someone: "alice: ".
@@ -194,8 +213,10 @@ class TuiConsole:
         self._input = InputRouter(self._ask)
         self.edit = InputLine(self)
         self.status = urwid.Text("", wrap="clip")
+        self._progress = urwid.AttrMap(urwid.Text("", wrap="clip"), "progress")
         self._caption = "> "
         footer = urwid.Pile([urwid.AttrMap(self.status, "status"), self.edit])
+        self._footer = footer
         self.frame = ChatFrame(self, urwid.ListBox(urwid.SimpleFocusListWalker([])), footer)
         self.loop: urwid.MainLoop | None = None
         self._draw_pending = False
@@ -251,9 +272,11 @@ class TuiConsole:
         for position, conversation in enumerate(views, start=1):
             style = "tab"
             label = f" {position}:{conversation.title}"
+            if conversation.gone:
+                label += "(left)"
             if conversation.id == views.focused:
                 style = "tab focus"
-                label = f" [{position}:{conversation.title}]"
+                label = f" [{label[1:]}]"
             elif conversation.alert:
                 style = "tab alert"
             elif conversation.unread:
@@ -266,9 +289,35 @@ class TuiConsole:
         markup.append(("status", f" │ {state} │ {self.who}"))
         self.status.set_text(markup)
         if not self.edit.secret:
-            self._caption = f"{views.current.title}> "
+            gone = " (left)" if views.current.gone else ""
+            self._caption = f"{views.current.title}{gone}> "
             self.edit.set_caption(("prompt", self._caption))
         self.redraw()
+
+    def progress(self, text: str | None) -> None:
+        """A row above the status line while a file travels: ``uploading x [###...] 42%``."""
+        rows = self._footer.contents
+        showing = rows[0][0] is self._progress
+        if (text is None) == showing:
+            self._keep_bottom_in_view()  # the conversation's room grows or shrinks by a row
+        if text is None:
+            if showing:
+                del rows[0]
+        else:
+            widget = self._progress.original_widget
+            assert isinstance(widget, urwid.Text)
+            widget.set_text(text)
+            if not showing:
+                rows.insert(0, (self._progress, self._footer.options()))
+        self.redraw()
+
+    def _keep_bottom_in_view(self) -> None:
+        if self._controller is None:
+            return
+        chat = self._controller.views.focused
+        walker, listbox = self._walkers.get(chat), self._listboxes.get(chat)
+        if walker and listbox is not None and listbox.focus_position == len(walker) - 1:
+            listbox.set_focus_valign("bottom")
 
     async def read_line(self) -> str | None:
         return await self._input.line()
