@@ -711,6 +711,11 @@ class HoldResult:
     open_s: float
     still_open: int
     errors: dict[str, int] = field(default_factory=dict)
+    window_s: float = 0.0
+    loadgen_cpu_pct: float = 0.0
+    other_cpu_pct: float = 0.0
+    other_top: dict[str, float] = field(default_factory=dict)
+    interrupts_cpu_pct: float = 0.0
 
 
 async def run_hold(
@@ -729,6 +734,8 @@ async def run_hold(
         stream.conn.close()
     await trio.sleep(0.5)
     before = rss_kib(server_pid) if server_pid else None
+    cpu = CpuWindow(server_pid)
+    cpu.start()
     t0 = time.perf_counter()
     opened, errors = await open_streams(host, port, tokens, streams, parallel=200)
     open_s = time.perf_counter() - t0
@@ -739,6 +746,8 @@ async def run_hold(
         after = rss_kib(server_pid) if server_pid else None
         still_open = sum(not s.closed for s in opened)
         nursery.cancel_scope.cancel()
+    cpu.stop()
+    window = time.perf_counter() - t0
     if len(opened) < streams:
         errors["streams_not_opened"] += streams - len(opened)
     if still_open < len(opened):
@@ -752,6 +761,11 @@ async def run_hold(
         open_s=open_s,
         still_open=still_open,
         errors=dict(errors),
+        window_s=window,
+        loadgen_cpu_pct=100 * cpu.own_s / window,
+        other_cpu_pct=100 * cpu.other_s / window,
+        other_top=cpu.other_top,
+        interrupts_cpu_pct=100 * cpu.interrupts_s / window,
     )
 
 
