@@ -638,6 +638,7 @@ async def run_fanout(
         for stream in opened:
             nursery.start_soon(stream.consume)
         await trio.sleep(0.5)  # let every stream settle before the first message
+        print(f"sending to {len(opened)} streams", file=sys.stderr, flush=True)  # bench.profile
         cpu.start()
         t_run = time.perf_counter()
         sender = await Connection.open(host, port)

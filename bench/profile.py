@@ -33,11 +33,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench import machine
-from bench.procstat import thread_cpu_seconds
+from bench.procstat import raise_nofile_limit, thread_cpu_seconds
 from bench.scenarios import NO_RATE_LIMIT, SEND_TEXT
 from bench.servers import (
     LOAD_CPU,
     PYTHON,
+    REPO,
     ServerProcess,
     pinned,
     register_users,
@@ -186,10 +187,7 @@ def budget(
 
     def shares(found: dict[str, float], limit: int | None = None) -> dict[str, dict[str, float]]:
         ranked = sorted(found.items(), key=lambda item: -item[1])[:limit]
-        return {
-            name: {"share": share, "us_per_request": share * cpu_us_per_request}
-            for name, share in ranked
-        }
+        return {name: {"share": share, "us": share * cpu_us_per_request} for name, share in ranked}
 
     return {
         "samples": total_samples,
@@ -203,7 +201,7 @@ def budget(
 
 @contextlib.contextmanager
 def _server(
-    reference: bool, log_level: str | None, connections: int
+    reference: bool, log_level: str | None, users: int, streams: int | None = None
 ) -> Iterator[tuple[ServerProcess, list[str]]]:
     with contextlib.ExitStack() as stack:
         if reference:
@@ -211,9 +209,107 @@ def _server(
             return
         data = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-profile-")))
         options = [*NO_RATE_LIMIT] + ([] if log_level is None else ["--log-level", log_level])
+        if streams is not None:
+            options += ["--max-connections", str(streams + 100)]
         server = stack.enter_context(start_trio_chat(data / "data", *options, pin=True))
-        tokens = register_users(server.wait_port(), [f"p{i}" for i in range(connections)])
+        tokens = register_users(server.wait_port(), [f"p{i}" for i in range(users)])
         yield server, tokens
+
+
+def _record(pid: int, seconds: float, rate: int, out: Path) -> dict[int, float]:
+    """py-spy on ``pid`` for ``seconds`` (collapsed stacks to ``out``); each thread's CPU
+    seconds over the same time, from the kernel."""
+    py_spy = shutil.which("py-spy") or str(Path(PYTHON).with_name("py-spy"))
+    argv = [py_spy, "record", "--pid", str(pid), "--rate", str(rate)]
+    argv += ["--duration", str(round(seconds)), "--format", "raw", "--threads"]
+    before = thread_cpu_seconds(pid)
+    done = subprocess.run(
+        pinned(LOAD_CPU, [*argv, "--output", str(out)], pin=True),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    after = thread_cpu_seconds(pid)
+    if done.returncode != 0 or not out.exists():
+        raise SystemExit(f"py-spy failed ({done.returncode}): {done.stderr.strip()[-800:]}")
+    return {t: after[t] - before.get(t, 0.0) for t in after}
+
+
+def profile_send(
+    server: ServerProcess,
+    tokens_path: Path,
+    *,
+    marked: bool,
+    connections: int,
+    seconds: float,
+    rate: int,
+    raw: Path,
+) -> tuple[dict[int, float], dict[str, Any], float]:
+    """The send load; py-spy over the measured window. Thread CPU, the load generator's
+    result and the server CPU per request."""
+    warmup = 2.0
+    spy: dict[str, Any] = {}
+
+    def run_spy() -> None:
+        threading.Event().wait(warmup)
+        spy["threads"] = _record(server.pid, seconds, rate, raw)
+
+    thread = threading.Thread(target=run_spy)
+    thread.start()
+    args = ["http", "--connections", str(connections), "--warmup", str(warmup)]
+    args += ["--duration", str(seconds), "--body", json.dumps({"text": SEND_TEXT})]
+    args += ["--expect-status", "201", *(["--mark", "profile"] if marked else [])]
+    out = run_loadgen(
+        server.wait_port(),
+        args,
+        server_pid=server.pid,
+        tokens_file=tokens_path,
+        pin=True,
+        timeout=seconds + 120,
+    )
+    thread.join()
+    if "threads" not in spy:
+        raise SystemExit("py-spy did not run")
+    return spy["threads"], out, float(out["server_cpu_us_per_request"])
+
+
+def profile_fanout(
+    server: ServerProcess,
+    tokens_path: Path,
+    sender: str,
+    *,
+    streams: int,
+    seconds: float,
+    interval: float,
+    rate: int,
+    raw: Path,
+) -> tuple[dict[int, float], dict[str, Any], float]:
+    """The fan-out load; py-spy while the messages go out. Thread CPU, the load
+    generator's result and the server CPU per delivered event."""
+    messages = round(seconds / interval) + 3
+    argv = [PYTHON, "-m", "bench.loadgen", "--port", str(server.wait_port())]
+    argv += ["--server-pid", str(server.pid), "--tokens", str(tokens_path), "fanout"]
+    argv += ["--streams", str(streams), "--messages", str(messages)]
+    argv += ["--interval", str(interval), "--sender-token", sender]
+    load = subprocess.Popen(
+        pinned(LOAD_CPU, argv, pin=True),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=raise_nofile_limit,
+    )
+    assert load.stderr is not None
+    for line in load.stderr:
+        if line.startswith("sending to"):
+            break
+    threads = _record(server.pid, seconds, rate, raw)
+    stdout, stderr = load.communicate(timeout=seconds + 300)
+    if load.returncode != 0:
+        raise SystemExit(f"load generator failed: {stderr[-800:]}")
+    out: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
+    events = streams * seconds / interval  # delivered while py-spy recorded
+    return threads, out, sum(threads.values()) / events * 1e6
 
 
 def profile(
@@ -224,84 +320,57 @@ def profile(
     seconds: float,
     rate: int,
     keep_stacks: Path | None = None,
-    blocking: bool = True,
+    fanout: int | None = None,
+    interval: float = 1.0,
 ) -> dict[str, Any]:
-    py_spy = shutil.which("py-spy") or str(Path(PYTHON).with_name("py-spy"))
-    warmup = 2.0
+    users = connections if fanout is None else 51
     with (
-        _server(reference, log_level, connections) as (server, tokens),
+        _server(reference, log_level, users, fanout) as (server, tokens),
         tempfile.TemporaryDirectory() as tmp,
     ):
         tokens_path = Path(tmp) / "tokens.json"
-        tokens_path.write_text(json.dumps(tokens))
         raw = Path(tmp) / "stacks.txt"
-        record = pinned(
-            LOAD_CPU,
-            [
-                py_spy,
-                "record",
-                "--pid",
-                str(server.pid),
-                "--rate",
-                str(rate),
-                "--duration",
-                str(int(seconds)),
-                "--format",
-                "raw",
-                *([] if blocking else ["--nonblocking"]),
-                "--threads",
-                "--output",
-                str(raw),
-            ],
-            pin=True,
-        )
-        spy: dict[str, Any] = {}
-
-        def run_spy() -> None:
-            threading.Event().wait(warmup)
-            before = thread_cpu_seconds(server.pid)
-            spy["done"] = subprocess.run(record, capture_output=True, text=True, check=False)
-            after = thread_cpu_seconds(server.pid)
-            spy["threads"] = {t: after[t] - before.get(t, 0.0) for t in after}
-
-        thread = threading.Thread(target=run_spy)
-        thread.start()
-        out = run_loadgen(
-            server.wait_port(),
-            [
-                "http",
-                "--connections",
-                str(connections),
-                "--warmup",
-                str(warmup),
-                "--duration",
-                str(seconds),
-                "--body",
-                json.dumps({"text": SEND_TEXT}),
-                "--expect-status",
-                "201",
-                *([] if reference else ["--mark", "profile"]),
-            ],
-            server_pid=server.pid,
-            tokens_file=tokens_path,
-            pin=True,
-            timeout=seconds + 120,
-        )
-        thread.join()
-        done = spy["done"]
-        if done.returncode != 0 or not raw.exists():
-            raise SystemExit(f"py-spy failed ({done.returncode}): {done.stderr.strip()[-800:]}")
+        if fanout is None:
+            tokens_path.write_text(json.dumps(tokens))
+            threads, out, cpu_us = profile_send(
+                server,
+                tokens_path,
+                marked=not reference,
+                connections=connections,
+                seconds=seconds,
+                rate=rate,
+                raw=raw,
+            )
+            unit = "request"
+        else:
+            *streams_tokens, sender = tokens if not reference else ["unused", "unused"]
+            tokens_path.write_text(json.dumps(streams_tokens))
+            threads, out, cpu_us = profile_fanout(
+                server,
+                tokens_path,
+                sender,
+                streams=fanout,
+                seconds=seconds,
+                interval=interval,
+                rate=rate,
+                raw=raw,
+            )
+            unit = "event"
         collapsed = raw.read_text()
     if keep_stacks is not None:
         keep_stacks.parent.mkdir(parents=True, exist_ok=True)
         keep_stacks.write_text(collapsed)
-    result = budget(collapsed, spy["threads"], float(out["server_cpu_us_per_request"]))
+    result = budget(collapsed, threads, cpu_us)
+    name = "reference" if reference else f"trio-chat, log level {log_level or 'info (default)'}"
     result.update(
         {
-            "server": "reference"
-            if reference
-            else f"trio-chat, log level {log_level or 'info (default)'}",
-            "requests_per_s": out["requests_per_s"],
+            "server": name,
+            "load": f"send, {connections} connections"
+            if fanout is None
+            else f"fan-out, {fanout:,} streams, a message every {interval:g} s",
+            "unit": unit,
+            "requests_per_s": out.get("requests_per_s"),
+            "fanout_p99_ms": out["latency"]["p99_ms"] if fanout is not None else None,
             "errors": out["errors"],
             "other_cpu_pct": out["other_cpu_pct"],
             "loadgen_cpu_pct": out["loadgen_cpu_pct"],
@@ -314,19 +383,25 @@ def profile(
 
 
 def format_budget(result: dict[str, Any]) -> str:
+    unit = result["unit"]
+    rate = (
+        f"{result['requests_per_s']:,.0f} req/s"
+        if unit == "request"
+        else f"p99 {result['fanout_p99_ms']:.0f} ms"
+    )
     lines = [
-        f"{result['server']}: {result['requests_per_s']:,.0f} req/s, "
-        f"{result['cpu_us_per_request']:.0f} µs of server CPU per request, "
+        f"{result['server']}, {result['load']}: {rate}, "
+        f"{result['cpu_us_per_request']:.1f} µs of server CPU per {unit}, "
         f"{result['samples']:,} samples ({result['waiting_samples']:,} waiting); "
         f"other processes {result['other_cpu_pct']:.0f}% of a core",
         "",
-        f"{'step':<12} {'share':>6} {'µs/req':>7}",
+        f"{'step':<18} {'share':>6} {'µs/' + unit:>10}",
     ]
     for step, v in result["steps"].items():
-        lines.append(f"{step:<12} {100 * v['share']:>5.1f}% {v['us_per_request']:>7.1f}")
+        lines.append(f"{step:<18} {100 * v['share']:>5.1f}% {v['us']:>10.1f}")
     lines += ["", "hottest frames (innermost):"]
     for frame, v in list(result["hottest_frames"].items())[:15]:
-        lines.append(f"  {100 * v['share']:>5.1f}% {v['us_per_request']:>6.1f} µs  {frame}")
+        lines.append(f"  {100 * v['share']:>5.1f}% {v['us']:>6.1f} µs  {frame}")
     return "\n".join(lines)
 
 
@@ -339,6 +414,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reference", action="store_true", help="profile the reference server")
     parser.add_argument("--log-level", help="trio-chat's --log-level (default: as it ships, info)")
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--fanout",
+        type=int,
+        metavar="STREAMS",
+        help="profile fan-out to this many /events streams instead (µs per delivered event)",
+    )
+    parser.add_argument("--interval", type=float, default=1.0, help="fan-out: between messages")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=500, help="py-spy samples per second")
     parser.add_argument("--out", type=Path, help="write the budget as JSON here")
@@ -353,6 +435,8 @@ def main(argv: list[str] | None = None) -> None:
         seconds=args.seconds,
         rate=args.rate,
         keep_stacks=args.stacks,
+        fanout=args.fanout,
+        interval=args.interval,
     )
     print(format_budget(result))
     if args.out:

@@ -49,6 +49,6 @@ def test_cpu_comes_from_the_threads_and_waits_are_left_out() -> None:
 
     result = budget(collapsed, {1: 0.75, 2: 0.25}, cpu_us_per_request=100.0)
 
-    steps = {name: round(v["us_per_request"], 6) for name, v in result["steps"].items()}
+    steps = {name: round(v["us"], 6) for name, v in result["steps"].items()}
     assert steps == {"parse": 56.25, "encode": 18.75, "log": 25.0}
     assert result["waiting_samples"] == 13
