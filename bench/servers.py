@@ -325,6 +325,34 @@ def time_requests(
     return trio.run(run)
 
 
+def time_first_requests(
+    port: int, method: str, path: str, tokens: Sequence[str]
+) -> tuple[list[float], Any]:
+    """Latencies (seconds) of one request per token, one after the other, each on its own
+    connection (all opened before the first is timed); and the first answer's decoded body."""
+
+    async def run() -> tuple[list[float], Any]:
+        conns = [await Connection.open("127.0.0.1", port) for _ in tokens]
+        times: list[float] = []
+        first: Any = None
+        try:
+            for conn, token in zip(conns, tokens, strict=True):
+                request = build_request(method, path, f"127.0.0.1:{port}", token=token)
+                t0 = time.perf_counter()
+                status, raw = await conn.roundtrip(request)
+                times.append(time.perf_counter() - t0)
+                if status >= 300:
+                    raise BenchError(f"{method} {path} answered {status}: {raw[:200]!r}")
+                if first is None:
+                    first = json.loads(raw)
+        finally:
+            for conn in conns:
+                conn.close()
+        return times, first
+
+    return trio.run(run)
+
+
 # --------------------------------------------------------------------------- the load process
 
 
