@@ -52,6 +52,7 @@ from bench.procstat import (
 )
 
 RECV_SIZE: Final = 65536
+OPEN_TIMEOUT: Final = 30.0  # seconds for one stream to connect and get its response head
 # Linux values; the socket module does not export every one of them.
 SO_TIMESTAMPNS: Final = getattr(socket, "SO_TIMESTAMPNS", 35)
 TIMESPEC: Final = struct.Struct("@qq")
@@ -584,8 +585,9 @@ async def open_streams(
     async def one(i: int) -> None:
         async with limiter:
             try:
-                streams.append(await EventStream.open(host, port, tokens[i % len(tokens)]))
-            except (OSError, HttpError) as exc:
+                with trio.fail_after(OPEN_TIMEOUT):
+                    streams.append(await EventStream.open(host, port, tokens[i % len(tokens)]))
+            except (OSError, HttpError, trio.TooSlowError) as exc:
                 errors[f"open_{type(exc).__name__}"] += 1
 
     async with trio.open_nursery() as nursery:

@@ -110,7 +110,8 @@ STEPS: Final[list[tuple[str, re.Pattern[str]]]] = [
         _any(r"\(trio_chat/service/", r"\(trio_chat/domain/", r"send \(trio_chat/api/handlers"),
     ),
     # The rest of the connection loop (ours, or the reference's).
-    ("connection", _any(r"\(trio_chat/http/", r"\(bench/reference_server")),
+    # (Not the reference's module frame, which is under every one of its samples.)
+    ("connection", _any(r"\(trio_chat/http/", r"handle \(bench/reference_server")),
 ]
 OTHER: Final = "event loop"  # no frame of ours: Trio's scheduler, epoll, task switches
 

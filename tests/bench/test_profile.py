@@ -32,6 +32,11 @@ def test_the_innermost_frame_that_names_a_step_decides(leaf: str, step: str) -> 
 
 def test_a_stack_without_frames_of_ours_is_the_event_loop() -> None:
     assert classify([RUN, "unrolled_run (trio/_core/_run.py:2700)"]) == "event loop"
+    # The reference's module frame is under all of its samples: it names no step.
+    module = "<module> (bench/reference_server.py:209)"
+    assert classify([module, RUN, "unrolled_run (trio/_core/_run.py:2700)"]) == "event loop"
+    handler = "_handler.<locals>.handle (bench/reference_server.py:140)"
+    assert classify([module, RUN, handler]) == "connection"
 
 
 def test_cpu_comes_from_the_threads_and_waits_are_left_out() -> None:
