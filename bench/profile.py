@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import json
 import re
 import shutil
@@ -360,7 +361,10 @@ def profile(
         collapsed = raw.read_text()
     if keep_stacks is not None:
         keep_stacks.parent.mkdir(parents=True, exist_ok=True)
-        keep_stacks.write_text(collapsed)
+        if keep_stacks.suffix == ".gz":
+            keep_stacks.write_bytes(gzip.compress(collapsed.encode(), 9, mtime=0))
+        else:
+            keep_stacks.write_text(collapsed)
     result = budget(collapsed, threads, cpu_us)
     name = "reference" if reference else f"trio-chat, log level {log_level or 'info (default)'}"
     result.update(
@@ -426,7 +430,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=int, default=500, help="py-spy samples per second")
     parser.add_argument("--out", type=Path, help="write the budget as JSON here")
     parser.add_argument(
-        "--stacks", type=Path, help="keep py-spy's collapsed stacks here (flamegraph input)"
+        "--stacks",
+        type=Path,
+        help="keep py-spy's collapsed stacks here (flamegraph input; gzipped if it ends in .gz)",
     )
     args = parser.parse_args(argv)
     result = profile(
