@@ -49,9 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--json",
         type=Path,
-        default=RESULTS / "latest.json",
         metavar="PATH",
-        help="where to write the results (default: bench/results/latest.json)",
+        help="where to write the results (default: bench/results/<UTC time>-<commit>.json for "
+        "a full run, with -noisy when the machine was busy; bench/results/quick/latest.json "
+        "for --quick)",
     )
     args = parser.parse_args(argv)
     names = _names(args.only) or list(SCENARIOS)
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         print("QUICK run: reduced sizes and durations; verdicts do not reflect the real targets.")
     background = _background_cpu_pct()
     print(f"background CPU before start: {background:.0f}% of one core (all CPUs together)")
-    if background > 10:
+    if background > NOISE_PCT:
         print("WARNING: something else is running on this machine; the numbers will be noisy.")
     if reason := trio_chat_available():
         print(f"NOTE: {reason}; trio-chat halves will fail, references still run.")
@@ -90,14 +91,39 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(format_table(results))
     total = time.perf_counter() - started
-    write_json(
-        args.json,
-        info,
-        results,
-        {"quick": args.quick, "total_s": total, "background_cpu_pct": background, **vars(settings)},
-    )
-    print(f"\ntotal {total:.0f} s; JSON written to {args.json}")
-    return 1 if any(r.errors for r in results) else 0
+    other = max((float(r.details.get("other_cpu_pct_max", 0)) for r in results), default=0.0)
+    noisy = background > NOISE_PCT or other > NOISE_PCT
+    if noisy:
+        print(
+            f"\nNOISY: other processes used {background:.0f}% of a core before the start and up "
+            f"to {other:.0f}% during the measured windows; do not read these numbers as the "
+            "truth (rerun on a quiet machine)."
+        )
+    path = args.json or _default_path(info, quick=args.quick, noisy=noisy)
+    run = {
+        "quick": args.quick,
+        "noisy": noisy,
+        "total_s": total,
+        "background_cpu_pct": background,
+        "other_cpu_pct_max": other,
+    }
+    write_json(path, info, results, {**run, **settings.as_json()})
+    print(f"\ntotal {total:.0f} s; JSON written to {path}")
+    failed = [f"{r.name}: {row.metric}" for r in results for row in r.failed_checks]
+    if failed:
+        print("FAILED checks: " + "; ".join(failed))
+    return 1 if failed or any(r.errors for r in results) else 0
+
+
+NOISE_PCT = 10.0  # % of a core used by other processes past which a run is labelled noisy
+
+
+def _default_path(info: machine.Machine, *, quick: bool, noisy: bool) -> Path:
+    if quick:
+        return RESULTS / "quick" / "latest.json"
+    stamp = info.started_at[:19].replace("-", "").replace(":", "") + "Z"  # 20261130T023637Z
+    commit = info.commit.split()[0] + ("-dirty" if info.dirty else "")
+    return RESULTS / f"{stamp}-{commit}{'-noisy' if noisy else ''}.json"
 
 
 if __name__ == "__main__":

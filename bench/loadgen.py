@@ -14,22 +14,30 @@ Modes:
 - ``fanout``: M ``GET /events`` streams plus one sender posting K messages whose text carries
   the send time; the send-to-receive latency of every (message, stream) pair.
 - ``hold``: open N ``GET /events`` streams and measure the server's RSS growth per stream.
+- ``upload``: N concurrent raw-body uploads (``POST /files``); MB/s, each answer checked against
+  what was sent, and the server's peak RSS growth (sampled every 5 ms).
+
+``http --mark TAG`` makes every request body's text unique (``[bench TAG c=<connection>
+s=<n>]``) and reports, per connection, which requests were acknowledged: the send scenario reads
+them back from the server to check that every acknowledged message was stored.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import math
 import os
 import re
+import signal
 import socket
 import struct
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
@@ -44,6 +52,7 @@ from bench.procstat import (
 )
 
 RECV_SIZE: Final = 65536
+OPEN_TIMEOUT: Final = 30.0  # seconds for one stream to connect and get its response head
 # Linux values; the socket module does not export every one of them.
 SO_TIMESTAMPNS: Final = getattr(socket, "SO_TIMESTAMPNS", 35)
 TIMESPEC: Final = struct.Struct("@qq")
@@ -74,6 +83,44 @@ def build_request(
 
 def json_body(obj: object) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
+
+
+RequestMaker = Callable[[int], bytes]  # the n-th request of a connection (n = 0, 1, ...)
+
+
+def marked_text(text: str, tag: str, connection: int, seq: int) -> str:
+    """The text of the ``seq``-th message of ``connection`` in run ``tag``: unique, so that
+    what the server stored can be matched with what it acknowledged."""
+    return f"{text} [bench {tag} c={connection} s={seq}]"
+
+
+def marked_requests(
+    method: str,
+    path: str,
+    host: str,
+    tokens: Sequence[str | None],
+    body: dict[str, Any],
+    tag: str,
+) -> list[RequestMaker]:
+    """One request maker per token: JSON bodies whose ``text`` is ``marked_text``."""
+    makers: list[RequestMaker] = []
+    for connection, token in enumerate(tokens):
+        template = json_body({**body, "text": marked_text(body["text"], tag, connection, 0)})
+        marker = b" s=0]"
+        at = template.rindex(marker) + 3
+        prefix, suffix = template[:at], template[at + 1 :]
+        head = build_request(method, path, host, token=token, body=b"").split(b"Content-Length: 0")[
+            0
+        ]
+
+        def make(
+            seq: int, prefix: bytes = prefix, suffix: bytes = suffix, head: bytes = head
+        ) -> bytes:
+            body = prefix + str(seq).encode() + suffix
+            return head + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+
+        makers.append(make)
+    return makers
 
 
 def _header_value(head: bytes, name: bytes) -> bytes | None:
@@ -308,31 +355,64 @@ class HttpResult:
     other_top: dict[str, float]
     interrupts_cpu_pct: float
     server_rss_kib: int | None
+    # Every request answered with the expected status, warm-up included: per connection,
+    # inclusive ranges of request numbers. With marked requests, what the server must have kept.
+    acknowledged: dict[str, list[list[int]]] = field(default_factory=dict)
+    acknowledged_count: int = 0
+    # Written but not answered with the expected status (in flight at the end, or refused):
+    # [connection, request number]. The server may or may not have kept these.
+    unacknowledged: list[list[int]] = field(default_factory=list)
+
+
+def _ranges(numbers: Sequence[int]) -> list[list[int]]:
+    """Sorted numbers as inclusive [first, last] ranges."""
+    out: list[list[int]] = []
+    for n in sorted(numbers):
+        if out and n == out[-1][1] + 1:
+            out[-1][1] = n
+        else:
+            out.append([n, n])
+    return out
+
+
+def expand_ranges(ranges: Sequence[Sequence[int]]) -> list[int]:
+    return [n for first, last in ranges for n in range(first, last + 1)]
 
 
 async def run_http(
     host: str,
     port: int,
-    requests: Sequence[bytes],
+    requests: Sequence[bytes | RequestMaker],
     *,
     duration: float,
     warmup: float = 0.5,
     expect_status: int = 200,
     server_pid: int | None = None,
+    kill: tuple[int, float] | None = None,
 ) -> HttpResult:
-    """Closed-loop load: one connection per entry of ``requests``, each repeating its request.
+    """Closed-loop load: one connection per entry of ``requests``, each sending that request
+    (or, for a maker, its next one) as soon as the previous answer is in.
 
-    Only responses that complete inside the measured window (after ``warmup``) are counted.
+    Only responses that complete inside the measured window (after ``warmup``) are counted
+    in the rates and latencies; every answer is checked against ``expect_status``. With
+    ``kill=(pid, seconds)`` the process ``pid`` (the server) gets SIGKILL that long into the
+    window: a crash in the middle of the load.
     """
     measuring = False
     latencies: list[float] = []
     errors: Counter[str] = Counter()
     statuses: Counter[int] = Counter()
+    acked: list[list[int]] = [[] for _ in requests]
+    unacked: list[list[int]] = []
     clock = time.perf_counter
 
-    async def worker(request: bytes, task_status: trio.TaskStatus[None]) -> None:
+    async def worker(
+        index: int, request: bytes | RequestMaker, task_status: trio.TaskStatus[None]
+    ) -> None:
         conn: Connection | None = None
         started = False
+        seq = 0
+        in_flight = False
         try:
             while True:
                 try:
@@ -341,37 +421,56 @@ async def run_http(
                         if not started:
                             started = True
                             task_status.started()
+                    data = request if isinstance(request, bytes) else request(seq)
                     t0 = clock()
-                    status, _ = await conn.roundtrip(request)
+                    in_flight = True
+                    status, _ = await conn.roundtrip(data)
+                    in_flight = False
                     t1 = clock()
                 except (OSError, HttpError) as exc:
                     if not started:
                         raise
                     if measuring:
                         errors[type(exc).__name__] += 1
+                    if in_flight:
+                        unacked.append([index, seq])
+                        in_flight = False
+                        seq += 1
                     if conn is not None:
                         conn.close()
                     conn = None
                     await trio.sleep(0.01)
                     continue
+                if status == expect_status:
+                    acked[index].append(seq)
+                else:
+                    unacked.append([index, seq])
+                    if not measuring:  # a refusal is an error whenever it happens
+                        errors[f"status_{status}_outside_window"] += 1
+                seq += 1
                 if measuring:
                     latencies.append(t1 - t0)
                     statuses[status] += 1
                 if conn.sock.fileno() < 0:  # closed on "Connection: close"
                     conn = None
         finally:
+            if in_flight:
+                unacked.append([index, seq])
             if conn is not None:
                 conn.close()
 
     cpu = CpuWindow(server_pid)
     async with trio.open_nursery() as nursery:
-        for request in requests:
-            await nursery.start(worker, request)
+        for index, request in enumerate(requests):
+            await nursery.start(worker, index, request)
         await trio.sleep(warmup)
         measuring = True
         cpu.start()
         t_start = clock()
-        await trio.sleep(duration)
+        if kill is not None:
+            await trio.sleep(kill[1])
+            os.kill(kill[0], signal.SIGKILL)
+        await trio.sleep_until(trio.current_time() + duration - (clock() - t_start))
         measuring = False
         elapsed = clock() - t_start
         cpu.stop()
@@ -397,6 +496,9 @@ async def run_http(
         other_top=cpu.other_top,
         interrupts_cpu_pct=100 * cpu.interrupts_s / elapsed,
         server_rss_kib=rss,
+        acknowledged={str(i): _ranges(seqs) for i, seqs in enumerate(acked) if seqs},
+        acknowledged_count=sum(len(seqs) for seqs in acked),
+        unacknowledged=unacked,
     )
 
 
@@ -483,8 +585,9 @@ async def open_streams(
     async def one(i: int) -> None:
         async with limiter:
             try:
-                streams.append(await EventStream.open(host, port, tokens[i % len(tokens)]))
-            except (OSError, HttpError) as exc:
+                with trio.fail_after(OPEN_TIMEOUT):
+                    streams.append(await EventStream.open(host, port, tokens[i % len(tokens)]))
+            except (OSError, HttpError, trio.TooSlowError) as exc:
                 errors[f"open_{type(exc).__name__}"] += 1
 
     async with trio.open_nursery() as nursery:
@@ -537,6 +640,7 @@ async def run_fanout(
         for stream in opened:
             nursery.start_soon(stream.consume)
         await trio.sleep(0.5)  # let every stream settle before the first message
+        print(f"sending to {len(opened)} streams", file=sys.stderr, flush=True)  # bench.profile
         cpu.start()
         t_run = time.perf_counter()
         sender = await Connection.open(host, port)
@@ -610,6 +714,11 @@ class HoldResult:
     open_s: float
     still_open: int
     errors: dict[str, int] = field(default_factory=dict)
+    window_s: float = 0.0
+    loadgen_cpu_pct: float = 0.0
+    other_cpu_pct: float = 0.0
+    other_top: dict[str, float] = field(default_factory=dict)
+    interrupts_cpu_pct: float = 0.0
 
 
 async def run_hold(
@@ -628,6 +737,8 @@ async def run_hold(
         stream.conn.close()
     await trio.sleep(0.5)
     before = rss_kib(server_pid) if server_pid else None
+    cpu = CpuWindow(server_pid)
+    cpu.start()
     t0 = time.perf_counter()
     opened, errors = await open_streams(host, port, tokens, streams, parallel=200)
     open_s = time.perf_counter() - t0
@@ -638,6 +749,8 @@ async def run_hold(
         after = rss_kib(server_pid) if server_pid else None
         still_open = sum(not s.closed for s in opened)
         nursery.cancel_scope.cancel()
+    cpu.stop()
+    window = time.perf_counter() - t0
     if len(opened) < streams:
         errors["streams_not_opened"] += streams - len(opened)
     if still_open < len(opened):
@@ -651,6 +764,135 @@ async def run_hold(
         open_s=open_s,
         still_open=still_open,
         errors=dict(errors),
+        window_s=window,
+        loadgen_cpu_pct=100 * cpu.own_s / window,
+        other_cpu_pct=100 * cpu.other_s / window,
+        other_top=cpu.other_top,
+        interrupts_cpu_pct=100 * cpu.interrupts_s / window,
+    )
+
+
+# --------------------------------------------------------------------------- upload mode
+
+
+@dataclass
+class UploadResult:
+    uploads: int
+    size: int  # bytes per upload
+    seconds: float  # from the first byte written to the last answer read
+    mb_per_s: float  # all bodies' bytes / seconds, in MB (10^6 bytes)
+    latency: Latency  # per upload, from its first byte to its answer
+    errors: dict[str, int]
+    verified: int  # answers whose size (and sha256, when the answer has one) match the body
+    rss_before_kib: int | None
+    rss_peak_kib: int | None  # the highest of the samples taken every few ms during the run
+    rss_after_kib: int | None
+    rss_growth_kib: int | None  # peak - before
+    rss_samples: int
+    server_cpu_s: float | None
+    loadgen_cpu_pct: float
+    other_cpu_pct: float
+    other_top: dict[str, float]
+    interrupts_cpu_pct: float
+
+
+async def run_upload(
+    host: str,
+    port: int,
+    tokens: Sequence[str | None],
+    *,
+    uploads: int,
+    size: int,
+    path: str = "/files?name=bench.bin",
+    server_pid: int | None = None,
+    sample_interval: float = 0.005,
+) -> UploadResult:
+    """``uploads`` concurrent raw-body uploads of ``size`` distinct random bytes each."""
+    bodies = [os.urandom(size) for _ in range(uploads)]
+    digests = [hashlib.sha256(b).hexdigest() for b in bodies]
+    hostport = f"{host}:{port}"
+    heads = [
+        build_request("POST", path, hostport, token=tokens[i % len(tokens)], body=b"").replace(
+            b"Content-Type: application/json", b"Content-Type: application/octet-stream"
+        )
+        for i in range(uploads)
+    ]
+    heads = [h.replace(b"Content-Length: 0", f"Content-Length: {size}".encode()) for h in heads]
+    conns = [await Connection.open(host, port) for _ in range(uploads)]
+    errors: Counter[str] = Counter()
+    latencies: list[float] = []
+    verified = 0
+    go = trio.Event()
+    peak: int | None = None
+    samples = 0
+
+    async def one(i: int) -> None:
+        nonlocal verified
+        await go.wait()
+        t0 = time.perf_counter()
+        try:
+            await conns[i].send_all(heads[i])
+            await conns[i].send_all(bodies[i])
+            status, raw = await conns[i].read_response()
+        except (OSError, HttpError) as exc:
+            errors[type(exc).__name__] += 1
+            return
+        finally:
+            conns[i].close()
+        latencies.append(time.perf_counter() - t0)
+        if status != 201:
+            errors[f"status_{status}"] += 1
+            return
+        file = json.loads(raw).get("file", {})
+        if file.get("size") == size and file.get("sha256", digests[i]) == digests[i]:
+            verified += 1
+        else:
+            errors["answer_mismatch"] += 1
+
+    async def sample(cancel: trio.CancelScope) -> None:
+        nonlocal peak, samples
+        with cancel:
+            while server_pid:
+                rss = rss_kib(server_pid)
+                peak = rss if peak is None else max(peak, rss)
+                samples += 1
+                await trio.sleep(sample_interval)
+
+    before = rss_kib(server_pid) if server_pid else None
+    cpu = CpuWindow(server_pid)
+    sampler = trio.CancelScope()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(sample, sampler)
+        async with trio.open_nursery() as senders:
+            for i in range(uploads):
+                senders.start_soon(one, i)
+            await trio.sleep(0.1)  # every task waits on go
+            cpu.start()
+            t0 = time.perf_counter()
+            go.set()
+        elapsed = time.perf_counter() - t0
+        cpu.stop()
+        await trio.sleep(0.2)  # whatever the server frees after answering
+        sampler.cancel()
+    after = rss_kib(server_pid) if server_pid else None
+    return UploadResult(
+        uploads=uploads,
+        size=size,
+        seconds=elapsed,
+        mb_per_s=uploads * size / elapsed / 1e6,
+        latency=Latency.of(latencies),
+        errors=dict(errors),
+        verified=verified,
+        rss_before_kib=before,
+        rss_peak_kib=peak,
+        rss_after_kib=after,
+        rss_growth_kib=None if before is None or peak is None else peak - before,
+        rss_samples=samples,
+        server_cpu_s=cpu.server_s,
+        loadgen_cpu_pct=100 * cpu.own_s / elapsed,
+        other_cpu_pct=100 * cpu.other_s / elapsed,
+        other_top=cpu.other_top,
+        interrupts_cpu_pct=100 * cpu.interrupts_s / elapsed,
     )
 
 
@@ -686,6 +928,17 @@ def main(argv: list[str] | None = None) -> None:
     http.add_argument("--path", default="/send")
     http.add_argument("--body", help="JSON request body")
     http.add_argument("--expect-status", type=int, default=201)
+    http.add_argument(
+        "--kill-pid",
+        type=int,
+        help="send this process SIGKILL --kill-after seconds into the window",
+    )
+    http.add_argument("--kill-after", type=float, default=1.0)
+    http.add_argument(
+        "--mark",
+        metavar="TAG",
+        help="make every body's text unique: '<text> [bench TAG c=<connection> s=<n>]'",
+    )
     fanout = modes.add_parser("fanout", help="one sender, many /events streams")
     fanout.add_argument("--streams", type=int, default=1000)
     fanout.add_argument("--messages", type=int, default=200)
@@ -693,6 +946,10 @@ def main(argv: list[str] | None = None) -> None:
     fanout.add_argument("--sender-token", required=True)
     hold = modes.add_parser("hold", help="many idle /events streams; server RSS per stream")
     hold.add_argument("--streams", type=int, default=10_000)
+    upload = modes.add_parser("upload", help="concurrent raw-body uploads; MB/s and server RSS")
+    upload.add_argument("--uploads", type=int, default=20)
+    upload.add_argument("--size", type=int, default=5 * 1024 * 1024)
+    upload.add_argument("--path", default="/files?name=bench.bin")
     args = parser.parse_args(argv)
 
     raise_nofile_limit()
@@ -701,16 +958,23 @@ def main(argv: list[str] | None = None) -> None:
     if args.mode == "http":
         body = args.body.encode() if args.body is not None else None
         hostport = f"{args.host}:{args.port}"
-        requests = [
-            build_request(
-                args.method,
-                args.path,
-                hostport,
-                token=tokens[i % len(tokens)] if tokens else None,
-                body=body,
-            )
-            for i in range(args.connections)
+        per_connection = [
+            tokens[i % len(tokens)] if tokens else None for i in range(args.connections)
         ]
+        requests: list[bytes | RequestMaker]
+        if args.mark is not None:
+            if body is None:
+                raise SystemExit("--mark needs a --body with a text field")
+            requests = list(
+                marked_requests(
+                    args.method, args.path, hostport, per_connection, json.loads(body), args.mark
+                )
+            )
+        else:
+            requests = [
+                build_request(args.method, args.path, hostport, token=token, body=body)
+                for token in per_connection
+            ]
         result = trio.run(
             lambda: run_http(
                 args.host,
@@ -720,6 +984,7 @@ def main(argv: list[str] | None = None) -> None:
                 warmup=args.warmup,
                 expect_status=args.expect_status,
                 server_pid=args.server_pid,
+                kill=None if args.kill_pid is None else (args.kill_pid, args.kill_after),
             )
         )
     elif args.mode == "fanout":
@@ -732,6 +997,18 @@ def main(argv: list[str] | None = None) -> None:
                 streams=args.streams,
                 messages=args.messages,
                 interval=args.interval,
+                server_pid=args.server_pid,
+            )
+        )
+    elif args.mode == "upload":
+        result = trio.run(
+            lambda: run_upload(
+                args.host,
+                args.port,
+                tokens or [None],
+                uploads=args.uploads,
+                size=args.size,
+                path=args.path,
                 server_pid=args.server_pid,
             )
         )

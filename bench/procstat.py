@@ -61,3 +61,12 @@ def raise_nofile_limit() -> int:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds so far of each thread of ``pid``, by thread id."""
+    out: dict[int, float] = {}
+    for entry in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, ValueError):  # the thread is gone meanwhile
+            out[int(entry.name)] = _parse_stat((entry / "stat").read_text())[1]
+    return out

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+import statistics
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,25 @@ from bench.machine import Machine
 
 @dataclass
 class Row:
-    """One metric. ``ok`` is None for information only (no target)."""
+    """One metric. ``ok`` is None for information only (no target).
+
+    ``measured`` is the median over ``runs`` repetitions and ``spread`` their lowest and
+    highest; the same for ``ratio`` (trio-chat / reference, each repetition's ratio taken
+    between runs next to each other in time) and ``ratio_spread``. A ``check`` row is a
+    correctness check (nothing acknowledged lost, no error answers): missing it is a FAIL,
+    and makes ``python -m bench`` exit 1; a missed performance target is a MISS.
+    """
 
     metric: str
     measured: float | None
     unit: str
     target: str = ""
     ok: bool | None = None
-    ratio: float | None = None  # trio-chat / reference, where the metric has a reference
+    ratio: float | None = None
+    spread: tuple[float, float] | None = None
+    runs: int = 1
+    ratio_spread: tuple[float, float] | None = None
+    check: bool = False
 
     @property
     def verdict(self) -> str:
@@ -31,45 +43,94 @@ class Row:
             return "FAIL" if self.target else "-"
         if self.ok is None:
             return ""
-        return "PASS" if self.ok else "MISS"
+        if self.ok:
+            return "PASS"
+        return "FAIL" if self.check else "MISS"
 
 
-def check(
+@dataclass(frozen=True)
+class Stat:
+    """Repetitions of one measurement: their median, lowest and highest."""
+
+    median: float
+    low: float
+    high: float
+    runs: int
+
+    @classmethod
+    def of(cls, values: Sequence[float | None]) -> Stat | None:
+        """None when no repetition measured anything."""
+        found = [v for v in values if v is not None and not math.isnan(v)]
+        if not found:
+            return None
+        return cls(statistics.median(found), min(found), max(found), len(found))
+
+
+Measured = float | Stat | None
+
+
+def make_row(
     metric: str,
-    measured: float | None,
+    measured: Measured,
     unit: str,
     *,
-    limit: float,
-    target: str,
-    passes: Callable[[float, float], bool],
-    ratio: float | None = None,
+    target: str = "",
+    ok: bool | None = None,
+    ratio: Measured = None,
+    check: bool = False,
 ) -> Row:
-    ok = None if measured is None else passes(measured, limit)
-    return Row(metric, measured, unit, target=target, ok=ok, ratio=ratio)
+    """A row from a single value or from repetitions (``Stat``) of it and of its ratio."""
+    out = Row(metric, None, unit, target=target, ok=ok, check=check)
+    if isinstance(measured, Stat):
+        out.measured, out.spread, out.runs = (
+            measured.median,
+            (measured.low, measured.high),
+            measured.runs,
+        )
+    else:
+        out.measured = measured
+    if isinstance(ratio, Stat):
+        out.ratio = ratio.median
+        if ratio.runs > 1:
+            out.ratio_spread = (ratio.low, ratio.high)
+    else:
+        out.ratio = ratio
+    return out
 
 
-def at_most(metric: str, measured: float | None, unit: str, limit: float, **kw: Any) -> Row:
-    return check(
-        metric, measured, unit, limit=limit, target=f"≤ {limit:g} {unit}", passes=_le, **kw
-    )
+def _median(value: Measured) -> float | None:
+    return value.median if isinstance(value, Stat) else value
 
 
-def _le(value: float, limit: float) -> bool:
-    return value <= limit
+def at_most(metric: str, measured: Measured, unit: str, limit: float, **kw: Any) -> Row:
+    """Passes when the median is at most ``limit``."""
+    value = _median(measured)
+    ok = None if value is None else value <= limit
+    return make_row(metric, measured, unit, target=f"≤ {limit:g} {unit}", ok=ok, **kw)
 
 
-def _ge(value: float, limit: float) -> bool:
-    return value >= limit
+def ratio_at_least(
+    metric: str, measured: Measured, unit: str, ratio: Measured, limit: float
+) -> Row:
+    """Passes when the median ratio to the reference is at least ``limit``."""
+    value = _median(ratio)
+    ok = None if value is None else value >= limit
+    return make_row(metric, measured, unit, target=f"≥ {limit:g}x reference", ok=ok, ratio=ratio)
+
+
+def ratio_at_most(
+    metric: str, measured: Measured, unit: str, ratio: Measured, limit: float, what: str
+) -> Row:
+    """Passes when the median ratio (to ``what``) is at most ``limit``."""
+    value = _median(ratio)
+    ok = None if value is None else value <= limit
+    return make_row(metric, measured, unit, target=f"≤ {limit:g}x {what}", ok=ok, ratio=ratio)
 
 
 def exactly_zero(metric: str, measured: float | None) -> Row:
-    return check(metric, measured, "", limit=0, target="0", passes=_le)
-
-
-def at_least(metric: str, measured: float | None, unit: str, limit: float, **kw: Any) -> Row:
-    return check(
-        metric, measured, unit, limit=limit, target=f"≥ {limit:g} {unit}", passes=_ge, **kw
-    )
+    """A correctness check: anything but 0 is a FAIL."""
+    ok = None if measured is None else measured == 0
+    return make_row(metric, measured, "", target="0", ok=ok, check=True)
 
 
 @dataclass
@@ -85,10 +146,12 @@ class ScenarioResult:
     def add(self, row: Row) -> None:
         self.rows.append(row)
 
-    def info(
-        self, metric: str, measured: float | None, unit: str, ratio: float | None = None
-    ) -> None:
-        self.rows.append(Row(metric, measured, unit, ratio=ratio))
+    def info(self, metric: str, measured: Measured, unit: str, ratio: Measured = None) -> None:
+        self.rows.append(make_row(metric, measured, unit, ratio=ratio))
+
+    @property
+    def failed_checks(self) -> list[Row]:
+        return [row for row in self.rows if row.verdict == "FAIL"]
 
 
 def _number(value: float | None) -> str:
@@ -102,22 +165,29 @@ def _number(value: float | None) -> str:
 
 
 def format_table(results: Sequence[ScenarioResult]) -> str:
-    header = ("scenario", "metric", "target", "measured", "ratio", "result")
+    header = ("scenario", "metric", "target", "measured", "spread (runs)", "ratio", "result")
     lines: list[tuple[str, ...]] = []
     for result in results:
         if not result.rows and result.errors:
-            lines.append((result.name, "(did not run)", "", "", "", "FAIL"))
+            lines.append((result.name, "(did not run)", "", "", "", "", "FAIL"))
         for i, row in enumerate(result.rows):
             measured = (
                 "n/a" if row.measured is None else f"{_number(row.measured)} {row.unit}".rstrip()
             )
             ratio = "" if row.ratio is None else f"{row.ratio:.2f}x"
+            if row.ratio_spread is not None:
+                low, high = row.ratio_spread
+                ratio += f" ({low:.2f}-{high:.2f})"
+            spread = ""
+            if row.spread is not None and row.runs > 1:
+                spread = f"{_number(row.spread[0])}-{_number(row.spread[1])} ({row.runs})"
             lines.append(
                 (
                     result.name if i == 0 else "",
                     row.metric,
                     row.target,
                     measured,
+                    spread,
                     ratio,
                     row.verdict,
                 )
@@ -126,7 +196,7 @@ def format_table(results: Sequence[ScenarioResult]) -> str:
 
     def fmt(cells: tuple[str, ...]) -> str:
         return "  ".join(
-            c.rjust(w) if i in (3, 4) else c.ljust(w)
+            c.rjust(w) if i in (3, 4, 5) else c.ljust(w)
             for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         ).rstrip()
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import collections
 import json
+import os
 import re
 import signal
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,7 +35,12 @@ def pinned(cpu: str, argv: Sequence[str], *, pin: bool) -> list[str]:
     return ["taskset", "-c", cpu, *argv] if pin else list(argv)
 
 
-def trio_chat_command(data_dir: Path) -> list[str]:
+def trio_chat_command(data_dir: Path, *options: str) -> list[str]:
+    """trio-chat as it ships (default log level: a line per request), with ``options`` added.
+
+    Every scenario passes ``--rate-limit-count 0``: the default limit (20 messages an hour)
+    would answer 429 within the first second of load.
+    """
     return [
         PYTHON,
         "-m",
@@ -47,10 +52,7 @@ def trio_chat_command(data_dir: Path) -> list[str]:
         "0",
         "--data-dir",
         str(data_dir),
-        "--log-level",
-        "warning",
-        "--rate-limit-count",
-        "0",
+        *options,
     ]
 
 
@@ -65,61 +67,83 @@ def trio_chat_available() -> str | None:
     return None
 
 
+def _child_setup() -> None:
+    """In a child before exec: as many open files as allowed, and SIGINT back to its default
+    (a shell starts background jobs with SIGINT ignored, and a Python started so would
+    ignore our graceful stop)."""
+    raise_nofile_limit()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class ServerProcess:
-    """A server subprocess; its port is parsed from the ``listening on`` log line."""
+    """A server subprocess; its port is parsed from the ``listening on`` log line.
+
+    Its stderr (the log: a line per request at trio-chat's default level) goes to a file, as
+    a deployed server's would go to a file or the journal: a pipe read by this process would
+    cost this process CPU while a window is measured.
+    """
 
     def __init__(self, name: str, argv: Sequence[str], *, pin: bool) -> None:
         self.name = name
+        self.argv = list(argv)
+        self._log_dir = tempfile.TemporaryDirectory(prefix="bench-log-")
+        self.log_path = Path(self._log_dir.name) / "server.log"
         self.started_at = time.perf_counter()
-        self.proc = subprocess.Popen(
-            pinned(SERVER_CPU, argv, pin=pin),
-            cwd=REPO,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            preexec_fn=raise_nofile_limit,  # runs in the child before exec
-        )
-        self.log: collections.deque[str] = collections.deque(maxlen=40)
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                pinned(SERVER_CPU, argv, pin=pin),
+                cwd=REPO,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                preexec_fn=_child_setup,  # runs in the child before exec
+            )
         self._port: int | None = None
-        self._port_seen = threading.Event()
-        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
-        self._reader.start()
+        self.exit_status: int | None = None
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
-    def _read_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.log.append(line.rstrip())
-            if self._port is None and (match := LISTENING.search(line)):
-                self._port = int(match[2])
-                self._port_seen.set()
-        self._port_seen.set()  # the process ended: wake any waiter
-
     def log_tail(self, lines: int = 12) -> str:
-        return "\n".join(list(self.log)[-lines:])
+        try:
+            with self.log_path.open("rb") as f:
+                f.seek(max(0, f.seek(0, os.SEEK_END) - 64 * 1024))
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def log_lines(self) -> int:
+        """Lines the server has logged so far (a request is one line at the default level)."""
+        try:
+            with self.log_path.open("rb") as f:
+                return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+        except OSError:
+            return 0
 
     def wait_port(self, timeout: float = 60.0) -> int:
-        self._port_seen.wait(timeout)
-        if self._port is None:
-            try:
-                code: int | None = self.proc.wait(2)
-            except subprocess.TimeoutExpired:
-                code = None
-            self.stop()
-            when = (
-                f"exited with status {code} before logging"
-                if code is not None
-                else f"did not log within {timeout:.0f} s"
-            )
-            raise BenchError(
-                f"{self.name} {when} 'listening on http://HOST:PORT'; last log lines:\n"
-                + (self.log_tail() or "(none)")
-            )
-        return self._port
+        if self._port is not None:
+            return self._port
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            if match := LISTENING.search(self.log_tail(40)):
+                self._port = int(match[2])
+                return self._port
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.002)
+        code = self.proc.poll()
+        self.stop()
+        when = (
+            f"exited with status {code} before logging"
+            if code is not None
+            else f"did not log within {timeout:.0f} s"
+        )
+        raise BenchError(
+            f"{self.name} {when} 'listening on http://HOST:PORT'; last log lines:\n"
+            + (self.log_tail() or "(none)")
+        )
 
     @property
     def port(self) -> int:
@@ -134,27 +158,43 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self._reader.join(2)
+        self.exit_status = self.proc.returncode
         return self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, nothing flushed or closed on the way out."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.exit_status = self.proc.returncode
+
+    def cleanup(self) -> None:
+        self.stop()
+        self._log_dir.cleanup()
 
     def __enter__(self) -> ServerProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.cleanup()
 
 
-def start_trio_chat(data_dir: Path, *, pin: bool) -> ServerProcess:
+def start_trio_chat(data_dir: Path, *options: str, pin: bool) -> ServerProcess:
     if reason := trio_chat_available():
         raise BenchError(f"trio-chat is not available: {reason}")
-    server = ServerProcess("trio-chat", trio_chat_command(data_dir), pin=pin)
-    server.wait_port()
-    return server
+    return _started(ServerProcess("trio-chat", trio_chat_command(data_dir, *options), pin=pin))
 
 
 def start_reference(*, pin: bool) -> ServerProcess:
-    server = ServerProcess("reference server", reference_command(), pin=pin)
-    server.wait_port()
+    return _started(ServerProcess("reference server", reference_command(), pin=pin))
+
+
+def _started(server: ServerProcess) -> ServerProcess:
+    try:
+        server.wait_port()
+    except BaseException:
+        server.cleanup()
+        raise
     return server
 
 
@@ -217,26 +257,98 @@ def wait_healthy(port: int, timeout: float = 30.0) -> float:
         raise BenchError(f"GET /healthz did not answer 200 within {timeout:.0f} s") from None
 
 
-def time_requests(
-    port: int, method: str, path: str, token: str, *, count: int, obj: object = None
-) -> list[float]:
-    """Latencies (seconds) of ``count`` sequential requests on one keep-alive connection."""
+def read_all_messages(
+    port: int, token: str, chat: str = "general", page: int = 100
+) -> list[dict[str, Any]]:
+    """Every message of ``chat`` the user can see, oldest first, paging ``GET /messages``
+    back from the newest on one keep-alive connection."""
 
-    async def run() -> list[float]:
+    async def run() -> list[dict[str, Any]]:
+        conn = await Connection.open("127.0.0.1", port)
+        pages: list[list[dict[str, Any]]] = []
+        before: str | None = None
+        try:
+            while True:
+                query = f"chat={chat}&limit={page}" + (
+                    "" if before is None else f"&before={before}"
+                )
+                request = build_request(
+                    "GET", f"/messages?{query}", f"127.0.0.1:{port}", token=token
+                )
+                status, raw = await conn.roundtrip(request)
+                if status != 200:
+                    raise BenchError(f"GET /messages?{query} answered {status}: {raw[:200]!r}")
+                found: list[dict[str, Any]] = json.loads(raw)["messages"]
+                if not found:
+                    break
+                pages.append(found)
+                before = found[0]["id"]
+        finally:
+            conn.close()
+        return [m for p in reversed(pages) for m in p]
+
+    return trio.run(run)
+
+
+def time_requests(
+    port: int,
+    method: str,
+    path: str,
+    token: str,
+    *,
+    count: int,
+    obj: object = None,
+    keep_first: bool = False,
+) -> tuple[list[float], Any]:
+    """Latencies (seconds) of ``count`` sequential requests on one keep-alive connection,
+    opened before the first is timed; and the first answer's decoded body if ``keep_first``."""
+
+    async def run() -> tuple[list[float], Any]:
         conn = await Connection.open("127.0.0.1", port)
         body = None if obj is None else json_body(obj)
         request = build_request(method, path, f"127.0.0.1:{port}", token=token, body=body)
         times: list[float] = []
+        first: Any = None
         try:
-            for _ in range(count):
+            for i in range(count):
                 t0 = time.perf_counter()
                 status, raw = await conn.roundtrip(request)
                 times.append(time.perf_counter() - t0)
                 if status >= 300:
                     raise BenchError(f"{method} {path} answered {status}: {raw[:200]!r}")
+                if i == 0 and keep_first:
+                    first = json.loads(raw)
         finally:
             conn.close()
-        return times
+        return times, first
+
+    return trio.run(run)
+
+
+def time_first_requests(
+    port: int, method: str, path: str, tokens: Sequence[str]
+) -> tuple[list[float], Any]:
+    """Latencies (seconds) of one request per token, one after the other, each on its own
+    connection (all opened before the first is timed); and the first answer's decoded body."""
+
+    async def run() -> tuple[list[float], Any]:
+        conns = [await Connection.open("127.0.0.1", port) for _ in tokens]
+        times: list[float] = []
+        first: Any = None
+        try:
+            for conn, token in zip(conns, tokens, strict=True):
+                request = build_request(method, path, f"127.0.0.1:{port}", token=token)
+                t0 = time.perf_counter()
+                status, raw = await conn.roundtrip(request)
+                times.append(time.perf_counter() - t0)
+                if status >= 300:
+                    raise BenchError(f"{method} {path} answered {status}: {raw[:200]!r}")
+                if first is None:
+                    first = json.loads(raw)
+        finally:
+            for conn in conns:
+                conn.close()
+        return times, first
 
     return trio.run(run)
 
@@ -248,13 +360,15 @@ def run_loadgen(
     port: int,
     mode_args: Sequence[str],
     *,
-    server_pid: int,
+    server_pid: int | None,
     tokens_file: Path | None,
     pin: bool,
     timeout: float,
 ) -> dict[str, Any]:
     """Run ``python -m bench.loadgen`` in its own (pinned) process; its JSON result."""
-    argv = [PYTHON, "-m", "bench.loadgen", "--port", str(port), "--server-pid", str(server_pid)]
+    argv = [PYTHON, "-m", "bench.loadgen", "--port", str(port)]
+    if server_pid is not None:
+        argv += ["--server-pid", str(server_pid)]
     if tokens_file is not None:
         argv += ["--tokens", str(tokens_file)]
     argv += list(mode_args)
@@ -266,7 +380,7 @@ def run_loadgen(
             text=True,
             timeout=timeout,
             check=False,
-            preexec_fn=raise_nofile_limit,
+            preexec_fn=_child_setup,
         )
     except subprocess.TimeoutExpired:
         raise BenchError(f"load generator did not finish within {timeout:.0f} s") from None
