@@ -599,31 +599,10 @@ def idle(s: Settings) -> ScenarioResult:
     timeout = 300.0
 
     def reference() -> dict[str, Any]:
-        with start_reference(pin=s.pin) as server, _tokens_file(["unused"]) as tokens:
-            return run_loadgen(
-                server.wait_port(),
-                args,
-                server_pid=server.pid,
-                tokens_file=tokens,
-                pin=s.pin,
-                timeout=timeout,
-            )
+        return _loadgen_on_reference(s, args, timeout)
 
     def trio_chat() -> dict[str, Any]:
-        with _data_dir() as data, start_trio_chat(data, pin=s.pin) as server:
-            port = server.wait_port()
-            tokens = register_users(port, [f"idle{i}" for i in range(s.idle_users)])
-            with _tokens_file(tokens) as tokens_path:
-                out = run_loadgen(
-                    port,
-                    args,
-                    server_pid=server.pid,
-                    tokens_file=tokens_path,
-                    pin=s.pin,
-                    timeout=timeout,
-                )
-            out["exit_status"] = server.stop()
-            return out
+        return _loadgen_on_trio_chat(s, args, [f"idle{i}" for i in range(s.idle_users)], timeout)
 
     # A fresh server each round: memory freed by one round's streams would flatter the next.
     refs: list[dict[str, Any] | None] = []
@@ -852,31 +831,11 @@ def uploads(s: Settings) -> ScenarioResult:
     timeout = 300.0
 
     def reference() -> dict[str, Any]:
-        with start_reference(pin=s.pin) as server, _tokens_file(["unused"]) as tokens:
-            return run_loadgen(
-                server.wait_port(),
-                args,
-                server_pid=server.pid,
-                tokens_file=tokens,
-                pin=s.pin,
-                timeout=timeout,
-            )
+        return _loadgen_on_reference(s, args, timeout)
 
     def trio_chat() -> dict[str, Any]:
-        with _data_dir() as data, start_trio_chat(data, pin=s.pin) as server:
-            port = server.wait_port()
-            tokens = register_users(port, [f"up{i}" for i in range(s.upload_count)])
-            with _tokens_file(tokens) as tokens_path:
-                out = run_loadgen(
-                    port,
-                    args,
-                    server_pid=server.pid,
-                    tokens_file=tokens_path,
-                    pin=s.pin,
-                    timeout=timeout,
-                )
-            out["exit_status"] = server.stop()
-            return out
+        names = [f"up{i}" for i in range(s.upload_count)]
+        return _loadgen_on_trio_chat(s, args, names, timeout)
 
     # A fresh server each round, so that every round measures the growth from a server that
     # has not yet seen an upload.
@@ -928,3 +887,36 @@ SCENARIOS: Final[dict[str, Callable[[Settings], ScenarioResult]]] = {
     "coldstart": coldstart,
     "uploads": uploads,
 }
+
+
+def _loadgen_on_reference(s: Settings, args: list[str], timeout: float) -> dict[str, Any]:
+    """One load-generator run against a fresh reference server."""
+    with start_reference(pin=s.pin) as server, _tokens_file(["unused"]) as tokens:
+        return run_loadgen(
+            server.wait_port(),
+            args,
+            server_pid=server.pid,
+            tokens_file=tokens,
+            pin=s.pin,
+            timeout=timeout,
+        )
+
+
+def _loadgen_on_trio_chat(
+    s: Settings, args: list[str], users: list[str], timeout: float
+) -> dict[str, Any]:
+    """One load-generator run against a fresh trio-chat with ``users`` registered."""
+    with _data_dir() as data, start_trio_chat(data, pin=s.pin) as server:
+        port = server.wait_port()
+        tokens = register_users(port, users)
+        with _tokens_file(tokens) as tokens_path:
+            out = run_loadgen(
+                port,
+                args,
+                server_pid=server.pid,
+                tokens_file=tokens_path,
+                pin=s.pin,
+                timeout=timeout,
+            )
+        out["exit_status"] = server.stop()
+        return out
