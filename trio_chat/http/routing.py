@@ -40,13 +40,18 @@ class Route:
 
     @property
     def is_pattern(self) -> bool:
-        return "{" in self.path
+        return is_pattern(self.path)
 
-    def params(self, path: str) -> dict[str, str]:
-        """The named segments of ``path`` (which this route matched)."""
-        match = _compile(self.path).fullmatch(path)
-        assert match is not None, (self.path, path)
-        return {name: unquote(value) for name, value in match.groupdict().items()}
+
+def is_pattern(path: str) -> bool:
+    return "{" in path
+
+
+def path_params(pattern: str, path: str) -> dict[str, str]:
+    """The named segments of ``path``, which ``pattern`` matched, percent-decoded."""
+    match = _compile(pattern).fullmatch(path)
+    assert match is not None, (pattern, path)
+    return {name: unquote(value) for name, value in match.groupdict().items()}
 
 
 def _compile(pattern: str) -> re.Pattern[str]:
