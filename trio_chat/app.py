@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import trio
 
@@ -11,8 +13,9 @@ from trio_chat.clock import Clock, TrioClock
 from trio_chat.config import Config
 from trio_chat.http import HTTPServer
 from trio_chat.service.chat import ChatService
-from trio_chat.storage import AsyncStore, ShelfStore
+from trio_chat.storage import AsyncStore, ServiceStore, ShelfStore, Snapshot
 from trio_chat.storage.blobs import BlobStore
+from trio_chat.storage.redis_store import RedisStore
 
 log = logging.getLogger("trio_chat.lifecycle")
 
@@ -36,17 +39,18 @@ class ChatServer:
     ) -> None:
         config = self.config
         started = trio.current_time()
-        store = await trio.to_thread.run_sync(ShelfStore, config.data_dir)
-        try:
-            snapshot = await AsyncStore.load(store)
-            # Uploads a crash cut short left only temporary files: never a record.
-            left = await trio.to_thread.run_sync(BlobStore(config.data_dir).clean_temp)
-            if left:
-                log.info("removed %d unfinished upload(s) left by an earlier run", left)
-            astore = AsyncStore(store, cache_bytes=config.cache_size)
+        async with open_store(config) as (astore, snapshot, where):
+            if config.store is None:
+                # Uploads a crash cut short left only temporary files: never a record. (With
+                # a shared directory another process may be uploading: left alone.)
+                left = await trio.to_thread.run_sync(BlobStore(config.data_dir).clean_temp)
+                if left:
+                    log.info("removed %d unfinished upload(s) left by an earlier run", left)
             clock = self._clock or TrioClock()
             async with trio.open_nursery() as writer:
                 await writer.start(astore.run_writer)
+                if isinstance(astore, RedisStore):
+                    await writer.start(astore.run)
                 async with trio.open_nursery() as background:
                     service = ChatService(config, clock, astore, snapshot, background)
                     self.service = service
@@ -64,7 +68,7 @@ class ChatServer:
                             (trio.current_time() - started) * 1000,
                             len(snapshot.users),
                             snapshot.cursor,
-                            config.data_dir,
+                            where,
                         )
                         task_status.started(address)
                         await self._shutdown.wait()
@@ -76,10 +80,26 @@ class ChatServer:
                 await astore.drain()
                 writer.cancel_scope.cancel()
                 log.info("%d writes in %d commits", astore.batches, astore.commits)
-        finally:
-            with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(store.close)
-            log.info("stopped; storage closed")
+        log.info("stopped; storage closed")
+
+
+@asynccontextmanager
+async def open_store(config: Config) -> AsyncIterator[tuple[ServiceStore, Snapshot, str]]:
+    """The store the configuration names, loaded: (store, snapshot, where it is)."""
+    if config.store is not None:
+        async with RedisStore.open(
+            config.store, allow_unsafe=config.allow_unsafe_store, cache_bytes=config.cache_size
+        ) as redis_store:
+            snapshot = await redis_store.load()
+            yield redis_store, snapshot, f"{config.store} (files in {config.data_dir})"
+        return
+    store = await trio.to_thread.run_sync(ShelfStore, config.data_dir)
+    try:
+        snapshot = await AsyncStore.load(store)
+        yield AsyncStore(store, cache_bytes=config.cache_size), snapshot, str(config.data_dir)
+    finally:
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(store.close)
 
 
 def _url(address: tuple[str, int]) -> str:

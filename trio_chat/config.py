@@ -71,7 +71,10 @@ class Config:
     # sse_keepalive_interval, which must be shorter) write to every healthy stream.
     stream_send_timeout: float = 30.0
 
-    # Storage.
+    # Storage: None keeps it in data_dir (SQLite); "redis://host:port/db" shares it with other
+    # processes (files still go to data_dir, which they must then share too).
+    store: str | None = None
+    allow_unsafe_store: bool = False  # start on a Redis that does not fsync every write
     read_flush_interval: float = 1.0  # how often delivered-read positions are persisted
     # Recent events (and the chat index) kept in memory in front of the store, in bytes.
     cache_size: int = 32 * MIB

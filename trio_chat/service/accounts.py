@@ -10,7 +10,7 @@ import trio
 from trio_chat import errors
 from trio_chat.domain import accounts
 from trio_chat.domain.models import DEVICE_DEFAULT, Session, User
-from trio_chat.service.core import Core
+from trio_chat.service.core import Core, writes
 from trio_chat.storage import Batch
 
 log = logging.getLogger("trio_chat.service")
@@ -50,6 +50,10 @@ class Accounts:
             lambda: accounts.hash_password(password, n=self.core.config.scrypt_n),
             limiter=self._hashing,
         )
+        return await self._create(name, password_hash, device)
+
+    @writes
+    async def _create(self, name: str, password_hash: str, device: str) -> tuple[User, str]:
         now = self.core.now()
         user = self.state.register(name, password_hash, now)
         token = accounts.new_token()
@@ -97,6 +101,10 @@ class Accounts:
             self.throttle.record_failure(key, address, self.core.now())
             raise errors.BadCredentials()
         self.throttle.record_success(key, address)
+        return user, await self._open_session(user, device)
+
+    @writes
+    async def _open_session(self, user: User, device: str) -> str:
         token = accounts.new_token()
         token_hash = accounts.token_hash(token)
         session = self.state.add_session(token_hash, user, self.core.now(), device)
@@ -105,7 +113,7 @@ class Accounts:
             self.state.remove_session(token_hash)
 
         await self.core.commit(Batch(sessions={token_hash: session}), undo=undo)
-        return user, token
+        return token
 
     def authenticate(self, token: str | None) -> tuple[User, str]:
         """The user a bearer token belongs to, and the token's hash; or 401."""
@@ -133,6 +141,7 @@ class Accounts:
         if token_hash is None or not await self._end(token_hash):
             raise errors.SessionNotFound(f"you have no session {public_id!r}")
 
+    @writes
     async def _end(self, token_hash: str) -> bool:
         session = self.state.remove_session(token_hash)
         if session is None:

@@ -21,7 +21,7 @@ from trio_chat.service.messaging import Messaging
 from trio_chat.service.moderation import Moderation
 from trio_chat.service.rooms import RoomManagement
 from trio_chat.service.scheduling import Scheduling
-from trio_chat.storage import AsyncStore, Snapshot
+from trio_chat.storage import ServiceStore, Snapshot
 
 
 class ChatService:
@@ -29,7 +29,7 @@ class ChatService:
         self,
         config: Config,
         clock: Clock,
-        store: AsyncStore,
+        store: ServiceStore,
         snapshot: Snapshot,
         timer_nursery: trio.Nursery,
     ) -> None:

@@ -8,6 +8,13 @@ requests never interleave inside one operation), then ``commit`` the changed rec
 once they are durable does the change become visible: the committed heads move, events are
 published, and the caller answers. If the write fails, ``undo`` puts the state back.
 
+Several processes may share one store (see ``storage.redis_store``). Then a write must run
+on up-to-date state with no other process writing meanwhile: every method that changes state
+is marked ``@writes``, which holds the store's write access (``ServiceStore.writing``) from
+before it reads the state it changes until its commit is done. Changes other processes
+commit come in through ``apply_remote``. With a store of one process, ``@writes`` costs a
+no-op context manager.
+
 Readers see committed numbers only (``committed_heads``, ``committed_cursor``); messages are
 read from the store by number. Read positions moved by live delivery are gathered here and
 applied in batches (``note_delivered``, ``flush_reads``): applying one is a new UserState,
@@ -17,7 +24,9 @@ too dear to make per event per stream.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 import attrs
 import trio
@@ -43,12 +52,35 @@ from trio_chat.domain.schedule import Schedule
 from trio_chat.domain.state import ChatState, UserState
 from trio_chat.service.live import Hub
 from trio_chat.service.timers import Timers
-from trio_chat.storage import AsyncStore, Batch, Snapshot
+from trio_chat.storage import Batch, ServiceStore, Snapshot
 from trio_chat.storage.blobs import BlobStore
 
 RETRY_TIMER_AFTER = 5.0  # seconds before retrying a timer whose write failed
 SEEN_STEP_MS = 60_000  # a session's last_seen_at moves in steps of at least this
 EXPIRE_CHUNK = 1000  # expired messages deleted per transaction
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class _Job(Protocol):
+    @property
+    def core(self) -> Core: ...
+
+
+J = TypeVar("J", bound=_Job)
+
+
+def writes(
+    method: Callable[Concatenate[J, P], Awaitable[R]],
+) -> Callable[Concatenate[J, P], Awaitable[R]]:
+    """Run the method holding the store's write access (see the module's docstring)."""
+
+    async def holding(job: J, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        async with job.core.store.writing():
+            return await method(job, *args, **kwargs)
+
+    return functools.update_wrapper(holding, method)
 
 
 class Core:
@@ -56,7 +88,7 @@ class Core:
         self,
         config: Config,
         clock: Clock,
-        store: AsyncStore,
+        store: ServiceStore,
         snapshot: Snapshot,
         timer_nursery: trio.Nursery,
     ) -> None:
@@ -93,6 +125,15 @@ class Core:
         self._delivered: dict[str, dict[str, int]] = {}  # user -> chat -> seq, not yet applied
         self._seen: set[str] = set()  # sessions whose last_seen_at moved, not yet stored
         self._claims: dict[str, trio.Event] = {}  # client keys being written now
+        # Jobs that react to what other processes commit (arm their timers), after the state
+        # has taken it in.
+        self.remote_hooks: list[Callable[[Batch], None]] = [self._rearm_windows]
+        store.on_remote = self.apply_remote
+
+    @property
+    def core(self) -> Core:
+        """Itself: so ``@writes`` works on the core's own methods as on every job's."""
+        return self
 
     def now(self) -> int:
         return int(self.clock.now() * 1000)
@@ -138,8 +179,57 @@ class Core:
 
         await self.store.commit(batch, on_commit=committed, on_failure=failed)
 
+    def apply_remote(self, batch: Batch) -> None:
+        """Take in a batch another process sharing the store committed: the same records
+        this process's own commit path would have changed, then its new events to the
+        streams held here."""
+        state = self.state
+        state.users.update(batch.users)
+        for token_hash, session in batch.sessions.items():
+            if session is not None:
+                state.put_session(token_hash, session)
+            elif (ended := state.remove_session(token_hash)) is not None:
+                self.hub.end_session(ended.user, token_hash)
+        state.user_states.update(batch.user_states)
+        for room_id, room in batch.rooms.items():
+            if room is None:
+                state.rooms.remove(room_id)
+            else:
+                state.rooms.put(room)
+        for item_id, item in batch.scheduled.items():
+            if item is None:
+                self.schedule.items.pop(item_id, None)
+            else:
+                self.schedule.items[item_id] = item
+        for file_id, record in batch.files.items():
+            if record is None:
+                self.files.records.pop(file_id, None)
+            else:
+                self.files.records[file_id] = record
+        for chat, floor in batch.floors.items():
+            self.floors[chat] = max(self.floors.get(chat, 0), floor)
+        for chat, head in batch.heads.items():
+            state.heads[chat] = max(state.heads.get(chat, 0), head)
+            self.committed_heads[chat] = max(self.committed_heads.get(chat, 0), head)
+        state.cursor = max(state.cursor, batch.cursor)
+        before = self.committed_cursor
+        self.committed_cursor = max(self.committed_cursor, batch.cursor)
+        for hook in self.remote_hooks:
+            hook(batch)
+        for cursor in sorted(batch.events):
+            if cursor > before:
+                self.hub.publish(batch.events[cursor])
+
+    def _rearm_windows(self, batch: Batch) -> None:
+        for key, user_state in batch.user_states.items():
+            if user_state.window is None:
+                self.timers.cancel(("window", key))
+            else:
+                self.arm_window(key, user_state.window.ends_at(self.state.rate_policy))
+
     # -- the one way a message is posted -----------------------------------------------------
 
+    @writes
     async def post(
         self,
         user: User,
@@ -200,6 +290,7 @@ class Core:
             with contextlib.suppress(errors.ChatError):  # tried again next pass
                 await self.expire()
 
+    @writes
     async def expire(self) -> None:
         now = self.now()
         for chat, head in list(self.committed_heads.items()):
@@ -241,6 +332,7 @@ class Core:
         if orphans:
             await self.forget_files(orphans)
 
+    @writes
     async def forget_files(self, gone: Sequence[FileRecord]) -> None:
         """Delete file records, and the bytes no other record shares (after the commit)."""
         for record in gone:
@@ -260,6 +352,7 @@ class Core:
     def arm_window(self, key: str, ends_ms: int) -> None:
         self.timers.arm(("window", key), ends_ms / 1000, lambda: self._expire_window(key))
 
+    @writes
     async def _expire_window(self, key: str) -> None:
         previous = self.state.state_of(key)
         if not self.state.expire_window(key, self.now()):
@@ -328,6 +421,7 @@ class Core:
                 with contextlib.suppress(errors.ChatError):
                     await task()
 
+    @writes
     async def sweep_client_ids(self) -> None:
         """Forget idempotency keys a day old."""
         old = await self.store.client_requests_before(self.now() - idempotency.KEPT_MS)
@@ -352,6 +446,7 @@ class Core:
         if positions:
             self.state.mark_read(key, positions, self.now())
 
+    @writes
     async def flush_reads(self) -> None:
         """Store read positions moved by delivery, and sessions' last-seen times."""
         delivered, self._delivered = self._delivered, {}

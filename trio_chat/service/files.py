@@ -22,7 +22,7 @@ from trio_chat.domain import files
 from trio_chat.domain.filerefs import FileRef
 from trio_chat.domain.files import FileRecord
 from trio_chat.domain.models import User, message_id
-from trio_chat.service.core import Core
+from trio_chat.service.core import Core, writes
 from trio_chat.storage import Batch
 
 log = logging.getLogger("trio_chat.service")
@@ -75,14 +75,18 @@ class FileKeeping:
             uploader=user.key,
             created_at=self.core.now(),
         )
+        await self._record(record)
+        log.info("file uploaded id=%s size=%d by=%s", record.id, size, user.name)
+        return record
+
+    @writes
+    async def _record(self, record: FileRecord) -> None:
         self.files.add(record)
 
         def undo() -> None:
             self.files.records.pop(record.id, None)
 
         await self.core.commit(Batch(files={record.id: record}), undo=undo)
-        log.info("file uploaded id=%s size=%d by=%s", record.id, size, user.name)
-        return record
 
     async def may_see(self, user: User, record: FileRecord) -> bool:
         if record.uploader == user.key:

@@ -18,7 +18,7 @@ from trio_chat.domain.models import (
     User,
     session_id,
 )
-from trio_chat.service.core import Core
+from trio_chat.service.core import Core, writes
 from trio_chat.storage import Batch
 
 
@@ -69,6 +69,7 @@ class Messaging:
         await self._read_up_to(user, session, plan.read_after)
         return ConnectResult(history=history, unread=unread, cursor=cursor)
 
+    @writes
     async def read(self, user: User, session: str, chat: str, up_to: str) -> None:
         """Mark ``up_to`` and everything before it in ``chat`` as read (never back)."""
         if not self.state.can_see(user.key, chat):
@@ -79,6 +80,7 @@ class Messaging:
         self.core.apply_delivered(user.key)
         await self._read_up_to(user, session, {chat: message.seq})
 
+    @writes
     async def _read_up_to(
         self, user: User, session: str | None, positions: Mapping[str, int]
     ) -> None:
@@ -138,6 +140,7 @@ class Messaging:
             return None
         return self.state.rate_status(user.key, self.core.now())
 
+    @writes
     async def send(
         self,
         user: User,
@@ -188,6 +191,7 @@ class Messaging:
             end = anchor.seq - 1
         return await self.core.page(user, chat, end, limit)
 
+    @writes
     async def comment(
         self, user: User, message_id: str, text: str, client_id: str | None = None
     ) -> tuple[Comment, bool]:

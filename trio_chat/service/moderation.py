@@ -8,7 +8,7 @@ from trio_chat import errors
 from trio_chat.clock import format_ms
 from trio_chat.domain.models import User
 from trio_chat.domain.state import ReportResult
-from trio_chat.service.core import RETRY_TIMER_AFTER, Core
+from trio_chat.service.core import RETRY_TIMER_AFTER, Core, writes
 from trio_chat.storage import Batch
 
 log = logging.getLogger("trio_chat.service")
@@ -18,12 +18,14 @@ class Moderation:
     def __init__(self, core: Core) -> None:
         self.core = core
         self.state = core.state
+        core.remote_hooks.append(self._rearm_bans)
 
     def arm_persisted_timers(self) -> None:
         """At start-up: re-arm ban timers from their stored ends."""
         for key, until in list(self.state.bans()):
             self.arm_ban(key, until)
 
+    @writes
     async def report(self, reporter: User, target: str, reason: str | None = None) -> ReportResult:
         target_user = self.state.require_user(target)
         key = target_user.key
@@ -47,9 +49,19 @@ class Moderation:
             log.info("banned user=%s until=%s", result.target.name, format_ms(result.banned_until))
         return result
 
+    def _rearm_bans(self, batch: Batch) -> None:
+        """Another process banned or let go of someone: this one's timer follows."""
+        for key, user_state in batch.user_states.items():
+            until = user_state.standing.banned_until
+            if until is None:
+                self.core.timers.cancel(("ban", key))
+            else:
+                self.arm_ban(key, until)
+
     def arm_ban(self, key: str, until_ms: int) -> None:
         self.core.timers.arm(("ban", key), until_ms / 1000, lambda: self._lift_ban(key))
 
+    @writes
     async def _lift_ban(self, key: str) -> None:
         previous = self.state.state_of(key)
         event = self.state.lift_ban(key, self.core.now())

@@ -17,7 +17,7 @@ from trio_chat import errors
 from trio_chat.domain import accounts, rooms
 from trio_chat.domain.models import Event, EventType, RoomInfo, User
 from trio_chat.domain.rooms import Link, Room
-from trio_chat.service.core import Core
+from trio_chat.service.core import Core, writes
 from trio_chat.storage import Batch
 
 log = logging.getLogger("trio_chat.service")
@@ -75,12 +75,14 @@ class RoomManagement:
 
     # -- changing -----------------------------------------------------------------------
 
+    @writes
     async def create(self, user: User, name: str) -> RoomInfo:
         room = self.rooms.create(user.key, name, self.core.now())
         await self._commit(room, None, [self._joined(room, user.key)])
         log.info("room created room=%s owner=%s", room.id, user.name)
         return self.info(room)
 
+    @writes
     async def add_member(self, owner: User, room_id: str, name: str) -> RoomInfo:
         room = self.rooms.owned(room_id, owner.key)
         target = self.state.require_user(name)
@@ -88,6 +90,7 @@ class RoomManagement:
         await self._commit(updated, room, [self._joined(updated, target.key)], joined=target.key)
         return self.info(updated)
 
+    @writes
     async def remove_member(self, actor: User, room_id: str, name: str) -> None:
         target = self.state.find_user(name)
         room, updated = self.rooms.remove_by(
@@ -96,6 +99,7 @@ class RoomManagement:
         assert target is not None
         await self._commit(updated, room, self._left(room, [target.key]))
 
+    @writes
     async def delete(self, owner: User, room_id: str) -> None:
         room = self.rooms.owned(room_id, owner.key)
         self.rooms.remove(room.id)
@@ -107,6 +111,7 @@ class RoomManagement:
         )
         log.info("room deleted room=%s", room.id)
 
+    @writes
     async def create_link(
         self, owner: User, room_id: str, lifetime_ms: int, max_uses: int | None
     ) -> rooms.NewLink:
@@ -115,11 +120,13 @@ class RoomManagement:
         await self._commit(updated, room, [])
         return new
 
+    @writes
     async def revoke_link(self, owner: User, room_id: str, token_or_id: str) -> None:
         room = self.rooms.owned(room_id, owner.key)
         updated = self.rooms.revoke_link(room, token_or_id)
         await self._commit(updated, room, [])
 
+    @writes
     async def join(self, user: User, token_or_url: str) -> RoomInfo:
         """File a request to join through a link: pending until the owner decides."""
         now = self.core.now()
@@ -146,6 +153,7 @@ class RoomManagement:
             await self._commit(updated, room, [event])
         return self.info(updated)
 
+    @writes
     async def decide(self, owner: User, room_id: str, name: str, approve: bool) -> RoomInfo:
         room = self.rooms.owned(room_id, owner.key)
         requester = self.state.find_user(name)

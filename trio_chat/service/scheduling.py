@@ -18,7 +18,7 @@ from trio_chat.domain.idempotency import ClientRequest
 from trio_chat.domain.models import Event, EventType, Message, User
 from trio_chat.domain.schedule import Scheduled
 from trio_chat.domain.state import text_problem
-from trio_chat.service.core import RETRY_TIMER_AFTER, Core
+from trio_chat.service.core import RETRY_TIMER_AFTER, Core, writes
 from trio_chat.storage import Batch
 
 log = logging.getLogger("trio_chat.service")
@@ -30,6 +30,7 @@ class Scheduling:
         self.state = core.state
         self.schedule = core.schedule
         core.hourly.append(self._forget_done)
+        core.remote_hooks.append(self._rearm)
 
     def arm_persisted_timers(self) -> None:
         for item in list(self.schedule.pending()):
@@ -38,6 +39,7 @@ class Scheduling:
     def pending(self, user: User) -> list[Scheduled]:
         return self.schedule.pending_of(user.key)
 
+    @writes
     async def create(
         self,
         user: User,
@@ -89,6 +91,7 @@ class Scheduling:
         self._arm(item)
         return item
 
+    @writes
     async def cancel(self, user: User, scheduled_id: str) -> None:
         item = self.schedule.cancel(user.key, scheduled_id)
         self.core.timers.cancel(("scheduled", item.id))
@@ -99,11 +102,21 @@ class Scheduling:
 
         await self.core.commit(Batch(scheduled={item.id: None}), undo=undo)
 
+    def _rearm(self, batch: Batch) -> None:
+        """Another process scheduled, sent or cancelled: this one's timers follow (so a
+        message is still sent if the process that took it stops)."""
+        for item_id, item in batch.scheduled.items():
+            if item is not None and item.status == schedule.PENDING:
+                self._arm(item)
+            else:
+                self.core.timers.cancel(("scheduled", item_id))
+
     def _arm(self, item: Scheduled) -> None:
         self.core.timers.arm(
             ("scheduled", item.id), item.send_at / 1000, lambda: self._send(item.id)
         )
 
+    @writes
     async def _send(self, scheduled_id: str) -> None:
         item = self.schedule.items.get(scheduled_id)
         if item is None or item.status != schedule.PENDING:
@@ -143,6 +156,7 @@ class Scheduling:
             return
         log.info("scheduled message sent id=%s author=%s", item.id, author.name)
 
+    @writes
     async def _refuse(self, item: Scheduled, refused: errors.ChatError) -> None:
         """The author may not send it now (banned, rate-limited, no longer a member)."""
         failed = self.schedule.done(item, schedule.FAILED, self.core.now(), None)
@@ -164,6 +178,7 @@ class Scheduling:
             return
         log.info("scheduled message refused id=%s code=%s", item.id, refused.code)
 
+    @writes
     async def _forget_done(self) -> None:
         old = self.schedule.expired(self.core.now())
         for item in old:

@@ -19,6 +19,7 @@ import sqlite3
 import sys
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Generic, TypeVar
 
 import trio
@@ -105,9 +106,29 @@ def event_weight(event: Event) -> int:
     return weight
 
 
-class AsyncStore:
-    def __init__(self, store: Store, *, cache_bytes: int = 32 * 1024 * 1024) -> None:
-        self._store = store
+class _NoGate:
+    """Write access to a store no other process writes: always granted, at no cost."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_GATE = _NoGate()
+
+
+class ServiceStore:
+    """What the service writes through and reads from, whatever the backend.
+
+    Subclasses give the backend's part: ``_write`` one merged batch durably, and the reads.
+    A store shared by several processes also gives ``writing`` (exclusive write access, with
+    this process's state brought up to date first) and calls ``on_remote`` with every batch
+    another process committed; for a store of one process both are no-ops.
+    """
+
+    def __init__(self, *, cache_bytes: int = 32 * 1024 * 1024) -> None:
         self._pending: list[_Pending] = []
         self._wakeup = trio.Event()
         self._idle = trio.Event()
@@ -116,14 +137,15 @@ class AsyncStore:
         # Three quarters for events, the rest for the chat index.
         self._events: _LRU[int, Event] = _LRU(cache_bytes * 3 // 4, event_weight)
         self._index: _LRU[tuple[str, int], int] = _LRU(cache_bytes // 4, lambda _: INDEX_ENTRY)
-        self._read_limiter = trio.CapacityLimiter(1)
-        self._write_limiter = trio.CapacityLimiter(1)
         self.commits = 0  # transactions, for tests and metrics
         self.batches = 0
+        # Set by the service: applies a batch another process committed to this one's state.
+        self.on_remote: Callable[[Batch], None] = lambda batch: None
 
-    @classmethod
-    async def load(cls, store: Store) -> Snapshot:
-        return await trio.to_thread.run_sync(store.load)
+    def writing(self) -> AbstractAsyncContextManager[None]:
+        """Hold around a write: from before the state is read to change it until the commit
+        is done. Many tasks of this process may hold it at once."""
+        return _NO_GATE
 
     # -- writing ------------------------------------------------------------------------
 
@@ -160,9 +182,7 @@ class AsyncStore:
                 merged.merge(pending.batch)
             try:
                 # Not cancellable: once started, a write runs to its end even at shutdown.
-                await trio.to_thread.run_sync(
-                    self._store.write, merged, limiter=self._write_limiter
-                )
+                await self._write(merged)
             except Exception as exc:
                 log.error("storage write failed (%d requests): %r", len(group), exc)
                 for pending in group:
@@ -178,6 +198,10 @@ class AsyncStore:
                     pending.done.set()
             if not self._pending:
                 self._idle.set()
+
+    async def _write(self, batch: Batch) -> None:
+        """Write one merged batch, durably (the backend's part of a commit)."""
+        raise NotImplementedError
 
     def _remember(self, batch: Batch) -> None:
         for cursor, event in batch.events.items():
@@ -209,7 +233,7 @@ class AsyncStore:
         found: list[Event | None] = [self._events.get(c) for c in cursors]
         missing = [c for c, e in zip(cursors, found, strict=True) if e is None]
         if missing:
-            loaded = await self._read(self._store.read_events, missing)
+            loaded = await self._read_events(missing)
             by_cursor = dict(zip(missing, loaded, strict=True))
             for cursor, event in by_cursor.items():
                 if event is not None:
@@ -223,7 +247,7 @@ class AsyncStore:
         found: list[int | None] = [self._index.get((chat, s)) for s in seqs]
         missing = [s for s, c in zip(seqs, found, strict=True) if c is None]
         if missing:
-            loaded = await self._read(self._store.read_chat_index, chat, missing)
+            loaded = await self._read_chat_index(chat, missing)
             by_seq = dict(zip(missing, loaded, strict=True))
             for seq, cursor in by_seq.items():
                 if cursor is not None:
@@ -232,10 +256,49 @@ class AsyncStore:
         return found
 
     async def client_request(self, key: str) -> ClientRequest | None:
+        raise NotImplementedError
+
+    async def client_requests_before(self, at: int) -> list[str]:
+        """The keys of client requests made before ``at`` (to forget them)."""
+        raise NotImplementedError
+
+    async def _read_events(self, cursors: Sequence[int]) -> list[Event | None]:
+        raise NotImplementedError
+
+    async def _read_chat_index(self, chat: str, seqs: Sequence[int]) -> list[int | None]:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        await self.drain()
+
+
+class AsyncStore(ServiceStore):
+    """A synchronous ``Store`` (SQLite) behind Trio: writes and reads in worker threads."""
+
+    def __init__(self, store: Store, *, cache_bytes: int = 32 * 1024 * 1024) -> None:
+        super().__init__(cache_bytes=cache_bytes)
+        self._store = store
+        self._read_limiter = trio.CapacityLimiter(1)
+        self._write_limiter = trio.CapacityLimiter(1)
+
+    @classmethod
+    async def load(cls, store: Store) -> Snapshot:
+        return await trio.to_thread.run_sync(store.load)
+
+    async def _write(self, batch: Batch) -> None:
+        await trio.to_thread.run_sync(self._store.write, batch, limiter=self._write_limiter)
+
+    async def client_request(self, key: str) -> ClientRequest | None:
         return await self._read(self._store.read_client_request, key)
 
     async def client_requests_before(self, at: int) -> list[str]:
         return await self._read(self._store.client_requests_before, at)
+
+    async def _read_events(self, cursors: Sequence[int]) -> list[Event | None]:
+        return await self._read(self._store.read_events, cursors)
+
+    async def _read_chat_index(self, chat: str, seqs: Sequence[int]) -> list[int | None]:
+        return await self._read(self._store.read_chat_index, chat, seqs)
 
     async def _read(self, fn: Callable[..., R], *args: object) -> R:
         def call() -> R:
