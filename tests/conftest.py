@@ -22,6 +22,8 @@ from trio_chat.app import ChatServer
 from trio_chat.clock import Clock
 from trio_chat.config import Config
 
+from .redis_server import RedisServer
+
 # A cheap scrypt cost keeps hundreds of registrations fast; the hashing code is the same.
 TEST_SCRYPT_N = 2**4
 PASSWORD = "correct horse"
@@ -49,8 +51,29 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def config(data_dir: Path, request: pytest.FixtureRequest) -> Config:
+def redis_url(redis_server: RedisServer) -> str:
+    """An empty Redis database for this test."""
+    redis_server.flush()
+    return redis_server.url
+
+
+@pytest.fixture
+def store() -> str | None:
+    """The store the test server runs on: None is the embedded one. ``tests/api`` runs every
+    test on both (see its conftest)."""
+    return None
+
+
+@pytest.fixture
+def config(data_dir: Path, store: str | None, request: pytest.FixtureRequest) -> Config:
     """The test server's settings; ``@pytest.mark.config(field=value)`` overrides any."""
     marker = request.node.get_closest_marker("config")
     overrides = marker.kwargs if marker else {}
@@ -63,6 +86,7 @@ def config(data_dir: Path, request: pytest.FixtureRequest) -> Config:
         "request_timeout": 10**6,
         # Tests jump the clock by hours: messages live for ever unless a test says otherwise.
         "message_ttl": 0,
+        "store": store,
     }
     return Config(**{**fields, **overrides})
 

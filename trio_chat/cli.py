@@ -81,6 +81,25 @@ def _port(text: str) -> int:
     return value
 
 
+def _store_url(text: str) -> str | None:
+    if text in ("", "embedded"):
+        return None
+    if not text.startswith("redis://"):
+        raise argparse.ArgumentTypeError(
+            f"invalid store {text!r}: use 'embedded' or redis://host:port/db"
+        )
+    return text
+
+
+def _flag(text: str) -> bool:
+    """An on/off option's environment value."""
+    if text.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.strip().lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid switch {text!r}: use 1 or 0")
+
+
 def _seconds(value: float) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if value >= size and value % size == 0:
@@ -94,7 +113,20 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 OPTIONS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--host", "host", str, "address to listen on"),
     ("--port", "port", _port, "port to listen on; 0 picks a free one (logged)"),
-    ("--data-dir", "data_dir", Path, "where state is kept"),
+    ("--data-dir", "data_dir", Path, "where state is kept (files too, with --store redis)"),
+    (
+        "--store",
+        "store",
+        _store_url,
+        "'embedded' (SQLite in --data-dir) or redis://host:port/db to share state with other "
+        "server processes (they must share --data-dir too, for files)",
+    ),
+    (
+        "--allow-unsafe-store",
+        "allow_unsafe_store",
+        _flag,
+        "start on a Redis that does not fsync every write (acknowledged data may be lost)",
+    ),
     (
         "--public-url",
         "public_url",
@@ -194,6 +226,16 @@ def build_parser() -> argparse.ArgumentParser:
             if parse is parse_size
             else default
         )
+        if parse is _flag:
+            serve.add_argument(
+                flag,
+                dest=field,
+                action="store_const",
+                const=True,
+                default=None,
+                help=f"{text} (env {_env_name(flag)}=1)",
+            )
+            continue
         serve.add_argument(
             flag,
             dest=field,
@@ -203,6 +245,20 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"{text} ({'' if default is None else f'default: {shown}; '}env "
             f"{_env_name(flag)})",
         )
+    migrate = commands.add_parser(
+        "migrate",
+        help="copy an embedded store into Redis",
+        description="Copy every record of an embedded store (a --data-dir) into an empty "
+        "Redis database, for servers started with --store redis://... . Files stay where they "
+        "are: point the servers' --data-dir at the same directory.",
+    )
+    migrate.add_argument("--from", dest="source", type=Path, required=True, metavar="DATA_DIR")
+    migrate.add_argument("--to", dest="target", type=_store_url, required=True, metavar="URL")
+    migrate.add_argument(
+        "--allow-unsafe-store",
+        action="store_true",
+        help="copy into a Redis that does not fsync every write",
+    )
     return parser
 
 
@@ -288,6 +344,8 @@ def tune_gc_for_a_long_lived_server() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "migrate":
+        return migrate_command(args)
     config = config_from(args, dict(os.environ))
     listener = setup_logging(config.log_level)
     raise_open_file_limit()
@@ -303,4 +361,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = 1
     finally:
         listener.stop()  # writes out what is queued
+    return status
+
+
+def migrate_command(args: argparse.Namespace) -> int:
+    from trio_chat.storage.migrate import migrate
+
+    if args.target is None:
+        raise SystemExit("trio-chat migrate: --to must be a redis://host:port/db address")
+    listener = setup_logging("info")
+    status = 0
+    try:
+        trio.run(migrate, args.source, args.target, args.allow_unsafe_store)
+    except* (OSError, sqlite3.Error, StoreError) as group:
+        first: BaseException = group
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        logging.getLogger("trio_chat.lifecycle").error("cannot migrate: %s", first)
+        status = 1
+    finally:
+        listener.stop()
     return status

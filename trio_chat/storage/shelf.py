@@ -319,6 +319,13 @@ class ShelfStore:
             renumbered,
         )
 
+    def export(self, table: str) -> list[tuple[str, Any]]:
+        """Every (key, stored value) of a table, values as stored (plain data)."""
+        return [
+            (key.decode("utf-8"), pickle.loads(value))
+            for key, value in self._reader.mappings[table].scan()
+        ]
+
     def read_events(self, cursors: Sequence[int]) -> list[Event | None]:
         shelf = self._reader["events"]
         out: list[Event | None] = []

@@ -1,0 +1,581 @@
+"""``RedisStore``: the store several server processes share, on Redis (through coredis).
+
+Theory of operation
+-------------------
+Every process keeps the whole small state in memory (``ChatState``), as with the embedded
+store, and the service changes it synchronously before committing. With several processes
+that is only right if a process's memory is up to date when it changes it, and if no other
+process changes the same state meanwhile. So writes take turns, process by process:
+
+- **The write lease.** A process writes only while it holds the lease (a Redis key with a
+  time-to-live and a token naming the holder). Taking it returns the version of the shared
+  state; the process first applies every change logged since its own version, then lets its
+  writers in. Many requests of one process share one holding (and one group commit); the
+  lease is given back as soon as none is writing, or after ``MAX_HOLD`` so the others get
+  their turn. Every commit checks the token in the same atomic step: a process that lost the
+  lease (it stalled past the time-to-live) cannot write, and stops.
+- **The change log.** A commit is one Lua script: check the token, write every record of the
+  batch into its hash, move heads and the log's cursor (only ever up), bump the version, and
+  append the batch to a stream under that version. Redis runs the script atomically and, with
+  ``appendfsync always``, has it on disk before it answers: a 2xx still means durable.
+- **Following the others.** Each process reads the stream as it grows (``XREAD BLOCK``) and
+  hands each batch another process wrote to the service (``on_remote``), which applies it to
+  its state and publishes its new events to the streams this process holds: a message sent
+  through one process reaches subscribers on every other.
+
+Because writes are serialized across processes and made on up-to-date state, the rules the
+domain enforces in one process hold for all of them: 20 messages an hour means 20, a ban is
+lifted once, a scheduled message is sent once (the second process to fire its timer finds it
+already sent).
+
+Layout (every key under ``PREFIX``): one hash per table (``users``, ``sessions``,
+``user_states``, ``events``, ``chat_index``, ``client_ids``, ``rooms``, ``scheduled``,
+``files``) holding JSON records, the ``meta`` hash (``cursor``, ``head/<chat>``,
+``floor/<chat>``, ``schema``, ``version``), the ``log`` stream and the ``lease`` key.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import coredis
+import coredis.exceptions
+import coredis.retry
+import orjson
+import trio
+
+from trio_chat import errors
+from trio_chat.domain.files import FileRecord
+from trio_chat.domain.idempotency import ClientRequest
+from trio_chat.domain.models import Event, Session, User
+from trio_chat.domain.rooms import Room
+from trio_chat.domain.schedule import Scheduled
+from trio_chat.domain.state import UserState
+from trio_chat.storage import records
+from trio_chat.storage.async_store import ServiceStore
+from trio_chat.storage.base import Batch, Snapshot
+from trio_chat.storage.shelf import StoreError
+
+log = logging.getLogger("trio_chat.storage")
+
+PREFIX = "trio-chat:"
+LEASE_TTL_MS = 3000  # a holder that stalls this long loses the lease (and stops)
+MAX_HOLD = 0.05  # seconds one process may keep the lease while others may be waiting
+LEASE_POLL = 0.0005  # seconds between tries while another process holds the lease
+LOG_KEPT = 100_000  # change-log entries kept (a process further behind must restart)
+TAIL_BLOCK_MS = 1000
+
+# Tables, in the order the scripts name them (KEYS[4] onwards); records of each are JSON.
+TABLES: dict[str, type] = {
+    "users": User,
+    "sessions": Session,
+    "user_states": UserState,
+    "client_requests": ClientRequest,
+    "rooms": Room,
+    "scheduled": Scheduled,
+    "files": FileRecord,
+}
+HASHES = (*TABLES, "events", "chat_index")
+_EVENTS = len(TABLES)  # index of the events hash in HASHES
+_INDEX = _EVENTS + 1
+_TABLE_INDEX = {name: i for i, name in enumerate(TABLES)}
+_TABLE_NAMES = dict(enumerate(TABLES))
+KEYS = [PREFIX + name for name in ("lease", "meta", "log", *HASHES)]
+_LEASE, _META, _LOG = KEYS[0], KEYS[1], KEYS[2]
+_WAKE = PREFIX + "lease-free"  # a waiter for the lease is woken through this list
+_HASH_KEY = {name: PREFIX + name for name in HASHES}
+
+# ops: [[0, hash index, field, value or null (delete)], [1, field, number] (meta, only up)]
+_COMMIT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('LEASE this process no longer holds the write lease')
+end
+local ops = cjson.decode(ARGV[2])
+for _, op in ipairs(ops) do
+  if op[1] == 0 then
+    if op[4] == cjson.null then
+      redis.call('HDEL', KEYS[op[2] + 4], op[3])
+    else
+      redis.call('HSET', KEYS[op[2] + 4], op[3], op[4])
+    end
+  else
+    local now = tonumber(redis.call('HGET', KEYS[2], op[2]) or '0')
+    if op[3] > now then redis.call('HSET', KEYS[2], op[2], op[3]) end
+  end
+end
+local v = redis.call('HINCRBY', KEYS[2], 'version', 1)
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], v .. '-0', 'o', ARGV[3], 'b', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return v
+"""
+
+_ACQUIRE = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return tonumber(redis.call('HGET', KEYS[2], 'version') or '0')
+end
+return -1
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[2])
+  redis.call('RPUSH', KEYS[2], '1')
+  redis.call('PEXPIRE', KEYS[2], 100)
+  return 1
+end
+return 0
+"""
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
+class RedisStoreError(StoreError):
+    """Redis cannot be used as the store (not persistent, another schema, unreachable)."""
+
+
+class LeaseLost(Exception):
+    """This process wrote without holding the lease: its memory can no longer be trusted."""
+
+
+def _json(record: object) -> str:
+    return orjson.dumps(records.dump(record)).decode("utf-8")
+
+
+def encode_batch(batch: Batch) -> bytes:
+    """A batch as the list of operations the commit script applies (and the log carries)."""
+    ops: list[list[Any]] = []
+    for table, index in _TABLE_INDEX.items():
+        changes: Mapping[str, object | None] = getattr(batch, table)
+        for key, record in changes.items():
+            ops.append([0, index, key, None if record is None else _json(record)])
+    for cursor, event in batch.events.items():
+        ops.append([0, _EVENTS, str(cursor), _json(event)])
+    for (chat, seq), cursor in batch.chat_index.items():
+        ops.append([0, _INDEX, f"{chat}/{seq}", str(cursor)])
+    for cursor in batch.drop_events:
+        ops.append([0, _EVENTS, str(cursor), None])
+    for chat, seq in batch.drop_index:
+        ops.append([0, _INDEX, f"{chat}/{seq}", None])
+    for chat, floor in batch.floors.items():
+        ops.append([1, f"floor/{chat}", floor])
+    for chat, head in batch.heads.items():
+        ops.append([1, f"head/{chat}", head])
+    if batch.cursor:
+        ops.append([1, "cursor", batch.cursor])
+    return orjson.dumps(ops)
+
+
+def decode_batch(raw: bytes) -> Batch:
+    batch = Batch()
+    for op in orjson.loads(raw):
+        if op[0] == 1:
+            field, value = op[1], op[2]
+            if field == "cursor":
+                batch.cursor = value
+            elif field.startswith("head/"):
+                batch.heads[field.removeprefix("head/")] = value
+            else:
+                batch.floors[field.removeprefix("floor/")] = value
+            continue
+        _, index, key, value = op
+        if index == _EVENTS:
+            if value is None:
+                batch.drop_events.add(int(key))
+            else:
+                batch.events[int(key)] = records.load(orjson.loads(value), Event)
+        elif index == _INDEX:
+            chat, _, seq = key.rpartition("/")
+            if value is None:
+                batch.drop_index.add((chat, int(seq)))
+            else:
+                batch.chat_index[(chat, int(seq))] = int(value)
+        else:
+            table = _TABLE_NAMES[index]
+            changes = getattr(batch, table)
+            changes[key] = (
+                None if value is None else records.load(orjson.loads(value), TABLES[table])
+            )
+    return batch
+
+
+def client(url: str) -> coredis.Redis[bytes]:
+    """A client for ``redis://host:port/db``. No retries: a commit must never run twice."""
+    parts = urlsplit(url)
+    if parts.scheme != "redis" or not parts.hostname:
+        raise RedisStoreError(f"not a Redis address: {url!r} (use redis://host:port/db)")
+    db = int(parts.path.strip("/") or 0)
+    return coredis.Redis(
+        host=parts.hostname,
+        port=parts.port or 6379,
+        db=db,
+        password=parts.password,
+        decode_responses=False,
+        retry_policy=coredis.retry.NoRetryPolicy(),
+        connect_timeout=5,
+    )
+
+
+_REDIS_ERRORS = (coredis.exceptions.RedisError, OSError)
+
+
+class RedisStore(ServiceStore):
+    def __init__(self, redis: coredis.Redis[bytes], *, cache_bytes: int = 32 * 1024 * 1024):
+        super().__init__(cache_bytes=cache_bytes)
+        self._redis = redis
+        self._commit = redis.register_script(_COMMIT)
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._release = redis.register_script(_RELEASE)
+        self._renew = redis.register_script(_RENEW)
+        self.origin = f"{os.getpid()}-{secrets.token_hex(4)}"  # names this process in the log
+        self._token = ""  # the lease's token while held
+        self._holdings = 0
+        self.applied = 0  # the version of the shared state this process's memory is at
+        self._held = False
+        self._closing = False  # held past MAX_HOLD: let the writers in finish, then give back
+        self._acquiring = False
+        self._held_since = 0.0
+        self._changed = trio.Event()
+        self._writers = 0
+        self._yielded_at = 0.0
+        self._loading = False
+        self.fatal: BaseException | None = None
+        self._failed = trio.Event()
+
+    # -- opening ------------------------------------------------------------------------
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls, url: str, *, allow_unsafe: bool = False, cache_bytes: int = 32 * 1024 * 1024
+    ) -> AsyncIterator[RedisStore]:
+        try:
+            async with client(url) as redis:
+                await check_durable(redis, url, allow_unsafe=allow_unsafe)
+                await check_schema(redis, url)
+                yield cls(redis, cache_bytes=cache_bytes)
+        except _REDIS_ERRORS as exc:
+            raise RedisStoreError(f"cannot use {url} as the store: {exc}") from exc
+
+    async def load(self) -> Snapshot:
+        """Everything small, as of one version (read while holding the lease)."""
+        self._loading = True
+        try:
+            async with self.writing():
+                raw = {name: await self._redis.hgetall(_HASH_KEY[name]) for name in TABLES}
+                meta = {
+                    k.decode(): v.decode() for k, v in (await self._redis.hgetall(_META)).items()
+                }
+        finally:
+            self._loading = False
+        tables: dict[str, dict[str, Any]] = {
+            name: {k.decode(): records.load(orjson.loads(v), cls) for k, v in raw[name].items()}
+            for name, cls in TABLES.items()
+        }
+        return Snapshot(
+            users=tables["users"],
+            sessions=tables["sessions"],
+            user_states=tables["user_states"],
+            heads={k[5:]: int(v) for k, v in meta.items() if k.startswith("head/")},
+            cursor=int(meta.get("cursor", 0)),
+            rooms=tables["rooms"],
+            scheduled=tables["scheduled"],
+            floors={k[6:]: int(v) for k, v in meta.items() if k.startswith("floor/")},
+            files=tables["files"],
+        )
+
+    # -- the write lease ------------------------------------------------------------------
+
+    def writing(self) -> _Holding:
+        return _Holding(self)
+
+    async def _enter(self) -> None:
+        if self.fatal is not None:
+            raise errors.StorageUnavailable("storage is unavailable; try again later")
+        while not self._held or self._closing:
+            if self._held or self._acquiring:
+                await self._wait_change()
+                continue
+            self._acquiring = True
+            try:
+                await self._take_lease()
+            finally:
+                self._acquiring = False
+                self._pulse()
+        self._writers += 1
+        if time.monotonic() - self._held_since > MAX_HOLD:
+            self._closing = True
+
+    async def _exit(self) -> None:
+        self._writers -= 1
+        if self._writers:
+            return
+        self._pulse()
+        with trio.CancelScope(shield=True):
+            # A writer cancelled while its batch waits: the batch is still ours to write.
+            await self._idle.wait()
+            if self._writers or not self._held:
+                return
+            self._held = False
+            yielded, self._closing = self._closing, False
+            try:
+                await self._release(keys=[_LEASE, _WAKE], args=[self._token])
+            except _REDIS_ERRORS as exc:
+                log.warning("could not give the write lease back (it will expire): %r", exc)
+            if yielded:
+                self._yielded_at = time.monotonic()
+            self._pulse()
+
+    async def _take_lease(self) -> None:
+        self._holdings += 1
+        token = f"{self.origin}:{self._holdings}"
+        if time.monotonic() - self._yielded_at < LEASE_POLL * 4:
+            # We gave it back for others waiting: let them take a turn before ours.
+            await self._pause(LEASE_POLL * 4)
+        while True:
+            try:
+                version = int(await self._acquire(keys=[_LEASE, _META], args=[token, LEASE_TTL_MS]))
+            except _REDIS_ERRORS as exc:
+                log.error("storage unavailable (taking the write lease): %r", exc)
+                raise errors.StorageUnavailable("storage is unavailable; try again later") from exc
+            if version >= 0:
+                break
+            await self._pause(LEASE_POLL)
+        self._token = token
+        if self._loading:
+            self.applied = version  # the snapshot read under this holding is at version
+        try:
+            await self._catch_up(version)
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await self._release(keys=[_LEASE, _WAKE], args=[token])
+            raise
+        self._held = True
+        self._held_since = time.monotonic()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Follow the other processes and keep the lease alive; raise if this process
+        can no longer trust its memory (the server then stops)."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._follow)
+            nursery.start_soon(self._keep_lease)
+            task_status.started()
+            await self._failed.wait()
+            assert self.fatal is not None
+            raise self.fatal
+
+    def _fail(self, problem: BaseException) -> None:
+        if self.fatal is None:
+            self.fatal = problem
+            log.critical("%s", problem)
+        self._failed.set()
+
+    async def _keep_lease(self) -> None:
+        """Renew the lease while it is held (a long group commit must not lose it)."""
+        while True:
+            await self._pause(LEASE_TTL_MS / 3000)
+            if self._held:
+                try:
+                    await self._renew(keys=[_LEASE], args=[self._token, LEASE_TTL_MS])
+                except _REDIS_ERRORS as exc:
+                    log.warning("could not renew the write lease: %r", exc)
+
+    async def settled(self) -> None:
+        """Wait until no write is under way: none queued, none holding write access."""
+        while True:
+            await self._idle.wait()
+            if not self._writers and not self._acquiring:
+                return
+            await self._wait_change()
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait up to ``seconds`` of real time, or until the lease is given back.
+
+        Redis does the waiting (``BLPOP`` on the list a release pushes to): the lease's
+        time-to-live is Redis's real time too, whatever clock the service runs on (tests
+        run it on a mock clock that only moves when told)."""
+        try:
+            await self._redis.blpop([_WAKE], timeout=seconds)
+        except _REDIS_ERRORS as exc:
+            raise errors.StorageUnavailable("storage is unavailable; try again later") from exc
+
+    def _pulse(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def _wait_change(self) -> None:
+        await self._changed.wait()
+
+    # -- writing ----------------------------------------------------------------------------
+
+    async def _write(self, batch: Batch) -> None:
+        if not self._held:
+            # Only a bug gets here: a write outside ``writing()``.
+            raise LeaseLost("a write was attempted without the write lease")
+        try:
+            version: Any = await self._commit(
+                keys=KEYS,
+                args=[self._token, encode_batch(batch), self.origin, LOG_KEPT, LEASE_TTL_MS],
+            )
+        except coredis.exceptions.ResponseError as exc:
+            if str(exc).startswith("LEASE"):
+                self._lost(exc)
+            raise
+        self.applied = max(self.applied, int(version))
+
+    def _lost(self, exc: BaseException) -> None:
+        self._fail(
+            LeaseLost(
+                "this process lost the write lease mid-write (it stalled longer than "
+                f"{LEASE_TTL_MS} ms); its memory may be stale, so it stops: {exc}"
+            )
+        )
+
+    # -- following the other processes ------------------------------------------------------
+
+    async def _catch_up(self, version: int) -> None:
+        """Apply what other processes logged up to ``version`` (holding the lease)."""
+        while self.applied < version:
+            entries = await self._redis.xrange(
+                _LOG, f"{self.applied + 1}-0", f"{version}-0", count=1000
+            )
+            self._apply(entries, expect_next=True)
+
+    async def _follow(self) -> None:
+        """Apply other processes' batches as they are logged."""
+        while True:
+            try:
+                found = await self._redis.xread(
+                    {_LOG: f"{self.applied}-0"}, count=1000, block=TAIL_BLOCK_MS
+                )
+            except _REDIS_ERRORS as exc:
+                log.error("cannot follow the shared log: %r; retrying", exc)
+                with trio.move_on_after(1):
+                    await self._failed.wait()
+                continue
+            if found:
+                for entries in found.values():
+                    self._apply(entries, expect_next=False)
+
+    def _apply(self, entries: Sequence[Any], *, expect_next: bool) -> None:
+        for entry in entries:
+            version = int(entry.identifier.split(b"-")[0])
+            if version <= self.applied:
+                continue
+            if version != self.applied + 1:
+                problem = RedisStoreError(
+                    f"this process fell behind the shared log (at {self.applied}, the log "
+                    f"keeps from {version}); restart it"
+                )
+                self._fail(problem)
+                raise problem
+            fields = entry.field_values
+            self.applied = version
+            if fields[b"o"].decode() == self.origin:
+                continue  # our own commit, already in memory
+            batch = decode_batch(fields[b"b"])
+            self._remember(batch)
+            self.on_remote(batch)
+        if expect_next and not entries:
+            problem = RedisStoreError("the shared log lost entries this process needs; restart it")
+            self._fail(problem)
+            raise problem
+
+    # -- reading ------------------------------------------------------------------------
+
+    async def _read_events(self, cursors: Sequence[int]) -> list[Event | None]:
+        raw = await self._call(self._redis.hmget(_HASH_KEY["events"], [str(c) for c in cursors]))
+        return [None if v is None else records.load(orjson.loads(v), Event) for v in raw]
+
+    async def _read_chat_index(self, chat: str, seqs: Sequence[int]) -> list[int | None]:
+        raw = await self._call(
+            self._redis.hmget(_HASH_KEY["chat_index"], [f"{chat}/{s}" for s in seqs])
+        )
+        return [None if v is None else int(v) for v in raw]
+
+    async def client_request(self, key: str) -> ClientRequest | None:
+        raw = await self._call(self._redis.hget(_HASH_KEY["client_requests"], key))
+        return None if raw is None else records.load(orjson.loads(raw), ClientRequest)
+
+    async def client_requests_before(self, at: int) -> list[str]:
+        old: list[str] = []
+        cursor: int | None = 0
+        while cursor is not None:
+            cursor, found = await self._call(
+                self._redis.hscan(_HASH_KEY["client_requests"], cursor, count=1000)
+            )
+            for key, value in cast(dict[bytes, bytes], found).items():
+                if orjson.loads(value)["at"] < at:
+                    old.append(key.decode())
+            cursor = cursor or None
+        return old
+
+    async def _call(self, request: Any) -> Any:
+        try:
+            return await request
+        except _REDIS_ERRORS as exc:
+            log.error("storage read failed: %r", exc)
+            raise errors.StorageUnavailable("storage is unavailable; try again later") from exc
+
+
+class _Holding:
+    __slots__ = ("_store",)
+
+    def __init__(self, store: RedisStore) -> None:
+        self._store = store
+
+    async def __aenter__(self) -> None:
+        await self._store._enter()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._store._exit()
+
+
+async def check_durable(redis: coredis.Redis[bytes], url: str, *, allow_unsafe: bool) -> None:
+    """A 2xx must mean durable: Redis must fsync every write to its append-only file."""
+    try:
+        found = await redis.config_get(["appendonly", "appendfsync"])
+        settings = {k.decode(): v.decode() for k, v in found.items()}
+    except coredis.exceptions.ResponseError as exc:
+        settings = {}
+        problem = f"its settings cannot be read ({exc})"
+    else:
+        problem = ""
+        if settings.get("appendonly") != "yes" or settings.get("appendfsync") != "always":
+            problem = (
+                f"appendonly is {settings.get('appendonly')!r} and appendfsync is "
+                f"{settings.get('appendfsync')!r}"
+            )
+    if not problem:
+        return
+    if allow_unsafe:
+        log.warning(
+            "%s does not persist every write (%s): acknowledged data may be lost", url, problem
+        )
+        return
+    raise RedisStoreError(
+        f"{url} does not persist every write: {problem}. Set 'appendonly yes' and "
+        "'appendfsync always' in its configuration, or start with --allow-unsafe-store "
+        "to accept losing acknowledged writes"
+    )
+
+
+async def check_schema(redis: coredis.Redis[bytes], url: str) -> None:
+    schema = await redis.hget(_META, "schema")
+    if schema is None:
+        await redis.hsetnx(_META, "schema", str(records.SCHEMA_VERSION))
+    elif int(schema) != records.SCHEMA_VERSION:
+        raise RedisStoreError(
+            f"{url} holds a trio-chat store of schema {int(schema)}, "
+            f"expected {records.SCHEMA_VERSION}"
+        )
