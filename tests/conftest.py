@@ -8,6 +8,7 @@ run, so tests can use ``mock_clock`` to move time and still talk to it over real
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -53,6 +54,12 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A private redis-server for the session. Without one installed the tests that need it
+    skip, except in CI (``CI`` set), where a skipped store would hide a failure."""
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is not installed (.ci/run installs it)")
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     yield server
     server.stop()
@@ -63,6 +70,19 @@ def redis_url(redis_server: RedisServer) -> str:
     """An empty Redis database for this test."""
     redis_server.flush()
     return redis_server.url
+
+
+def either_store(request: pytest.FixtureRequest) -> str | None:
+    """For a ``store`` fixture with ``params=STORES``: None (embedded) or an empty Redis."""
+    if request.param == "embedded":
+        return None
+    if request.node.get_closest_marker("embedded_only"):
+        pytest.skip("about the embedded store")
+    url: str = request.getfixturevalue("redis_url")
+    return url
+
+
+STORES = ["embedded", "redis"]
 
 
 @pytest.fixture

@@ -1,10 +1,17 @@
-"""State survives a restart: same users, tokens, messages, ids, comments and read positions."""
+"""State survives a restart: same users, tokens, messages, ids, comments and read positions
+-- on either store (with Redis: every process stopped and started again)."""
 
 from __future__ import annotations
 
 import httpx
+import pytest
 
-from tests.conftest import register, start_server
+from tests.conftest import STORES, either_store, register, start_server
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest) -> str | None:
+    return either_store(request)
 
 
 async def test_restart_keeps_everything(nursery, config):

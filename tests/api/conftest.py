@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import STORES, either_store
 
-@pytest.fixture(params=["embedded", "redis"])
+
+@pytest.fixture(params=STORES)
 def store(request: pytest.FixtureRequest) -> str | None:
-    if request.param == "embedded":
-        return None
-    if request.node.get_closest_marker("embedded_only"):
-        pytest.skip("about the embedded store")
-    url: str = request.getfixturevalue("redis_url")
-    return url
+    return either_store(request)

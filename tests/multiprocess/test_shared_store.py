@@ -209,7 +209,7 @@ async def test_sigkill_of_one_process_mid_storm_loses_nothing_acknowledged(tmp_p
         assert set(found.values()) <= attempted
 
 
-async def test_a_redis_that_does_not_fsync_every_write_is_refused(tmp_path):
+async def test_a_redis_that_does_not_fsync_every_write_is_refused(tmp_path, redis_server):
     loose = RedisServer(tmp_path / "redis", durable=False)
     try:
         command = ["serve", "--port", "0", "--data-dir", str(tmp_path / "d"), "--store", loose.url]

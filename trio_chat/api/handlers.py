@@ -56,7 +56,13 @@ class Api:
         named = is_pattern(path)
 
         async def wrapper(request: Request) -> Response:
-            user, token_hash = self.service.accounts.authenticate(request.bearer_token())
+            try:
+                user, token_hash = self.service.accounts.authenticate(request.bearer_token())
+            except errors.Unauthorized:
+                # Perhaps a session another process opened a moment ago: look once more.
+                user, token_hash = await self.service.accounts.authenticate_fresh(
+                    request.bearer_token()
+                )
             request.user = user.name
             if named:
                 return await handler(request, user, token_hash, **path_params(path, request.path))

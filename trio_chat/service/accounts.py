@@ -91,6 +91,8 @@ class Accounts:
                 refused.retry_after_ms / 1000,
             )
         user = self.state.find_user(name)
+        if user is None and await self.core.store.refresh():
+            user = self.state.find_user(name)  # registered through another process just now
         ok = False
         if accounts.password_problem(password) is None:  # else no account can have it
             stored = user.password_hash if user is not None else self._dummy_hash
@@ -124,6 +126,13 @@ class Accounts:
             if session is not None and user is not None:
                 self.core.touch_session(token_hash, session)
                 return user, token_hash
+        raise errors.Unauthorized()
+
+    async def authenticate_fresh(self, token: str | None) -> tuple[User, str]:
+        """``authenticate`` once this process has caught up with the others sharing the
+        store (a token another process issued a moment ago); 401 as before otherwise."""
+        if token and await self.core.store.refresh():
+            return self.authenticate(token)
         raise errors.Unauthorized()
 
     def sessions(self, user: User) -> list[tuple[str, Session]]:

@@ -142,6 +142,13 @@ class ServiceStore:
         # Set by the service: applies a batch another process committed to this one's state.
         self.on_remote: Callable[[Batch], None] = lambda batch: None
 
+    async def refresh(self) -> bool:
+        """Catch up with what other processes committed until now; whether anything came.
+
+        For a read that would otherwise fail (a token or user another process created a
+        moment ago). A store of one process has nothing to catch up with."""
+        return False
+
     def writing(self) -> AbstractAsyncContextManager[None]:
         """Hold around a write: from before the state is read to change it until the commit
         is done. Many tasks of this process may hold it at once."""

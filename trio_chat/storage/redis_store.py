@@ -68,7 +68,10 @@ log = logging.getLogger("trio_chat.storage")
 PREFIX = "trio-chat:"
 LEASE_TTL_MS = 3000  # a holder that stalls this long loses the lease (and stops)
 MAX_HOLD = 0.05  # seconds one process may keep the lease while others may be waiting
-LEASE_POLL = 0.0005  # seconds between tries while another process holds the lease
+# While another process holds the lease: wait this long at most for its release (a release
+# wakes one waiter at once), then try again.
+LEASE_WAIT = 0.05
+YIELD_PAUSE = 0.002  # after giving the lease up for others, wait this long before taking it
 LOG_KEPT = 100_000  # change-log entries kept (a process further behind must restart)
 TAIL_BLOCK_MS = 1000
 
@@ -90,6 +93,8 @@ _TABLE_NAMES = dict(enumerate(TABLES))
 KEYS = [PREFIX + name for name in ("lease", "meta", "log", *HASHES)]
 _LEASE, _META, _LOG = KEYS[0], KEYS[1], KEYS[2]
 _WAKE = PREFIX + "lease-free"  # a waiter for the lease is woken through this list
+_WANTED = PREFIX + "lease-wanted"  # set while another process waits for the lease
+_COMMIT_KEYS = [*KEYS, _WANTED]
 _HASH_KEY = {name: PREFIX + name for name in HASHES}
 
 # ops: [[0, hash index, field, value or null (delete)], [1, field, number] (meta, only up)]
@@ -113,13 +118,15 @@ end
 local v = redis.call('HINCRBY', KEYS[2], 'version', 1)
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], v .. '-0', 'o', ARGV[3], 'b', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return v
+return {v, redis.call('EXISTS', KEYS[#KEYS])}
 """
 
 _ACQUIRE = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('DEL', KEYS[3])
   return tonumber(redis.call('HGET', KEYS[2], 'version') or '0')
 end
+redis.call('SET', KEYS[3], '1', 'PX', 200)
 return -1
 """
 
@@ -248,6 +255,8 @@ class RedisStore(ServiceStore):
         self._changed = trio.Event()
         self._writers = 0
         self._yielded_at = 0.0
+        self._wanted = False  # another process asked for the lease (as of our last commit)
+        self._committing = False
         self._loading = False
         self.fatal: BaseException | None = None
         self._failed = trio.Event()
@@ -313,8 +322,8 @@ class RedisStore(ServiceStore):
                 self._acquiring = False
                 self._pulse()
         self._writers += 1
-        if time.monotonic() - self._held_since > MAX_HOLD:
-            self._closing = True
+        if self._wanted and time.monotonic() - self._held_since > MAX_HOLD:
+            self._closing = True  # another process is waiting: finish these, then its turn
 
     async def _exit(self) -> None:
         self._writers -= 1
@@ -339,18 +348,20 @@ class RedisStore(ServiceStore):
     async def _take_lease(self) -> None:
         self._holdings += 1
         token = f"{self.origin}:{self._holdings}"
-        if time.monotonic() - self._yielded_at < LEASE_POLL * 4:
+        if time.monotonic() - self._yielded_at < YIELD_PAUSE:
             # We gave it back for others waiting: let them take a turn before ours.
-            await self._pause(LEASE_POLL * 4)
+            await _sleep(YIELD_PAUSE)
         while True:
             try:
-                version = int(await self._acquire(keys=[_LEASE, _META], args=[token, LEASE_TTL_MS]))
+                version = int(
+                    await self._acquire(keys=[_LEASE, _META, _WANTED], args=[token, LEASE_TTL_MS])
+                )
             except _REDIS_ERRORS as exc:
                 log.error("storage unavailable (taking the write lease): %r", exc)
                 raise errors.StorageUnavailable("storage is unavailable; try again later") from exc
             if version >= 0:
                 break
-            await self._pause(LEASE_POLL)
+            await self._wait_for_release()
         self._token = token
         if self._loading:
             self.applied = version  # the snapshot read under this holding is at version
@@ -361,7 +372,21 @@ class RedisStore(ServiceStore):
                 await self._release(keys=[_LEASE, _WAKE], args=[token])
             raise
         self._held = True
+        self._wanted = False
         self._held_since = time.monotonic()
+
+    async def refresh(self) -> bool:
+        before = self.applied
+        try:
+            version = int(await self._redis.hget(_META, "version") or 0)
+            while self._committing:
+                await self._wait_change()
+            if version > self.applied:
+                await self._catch_up(version)
+        except _REDIS_ERRORS as exc:
+            log.error("storage unavailable (catching up): %r", exc)
+            raise errors.StorageUnavailable("storage is unavailable; try again later") from exc
+        return self.applied > before
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Follow the other processes and keep the lease alive; raise if this process
@@ -383,7 +408,7 @@ class RedisStore(ServiceStore):
     async def _keep_lease(self) -> None:
         """Renew the lease while it is held (a long group commit must not lose it)."""
         while True:
-            await self._pause(LEASE_TTL_MS / 3000)
+            await _sleep(LEASE_TTL_MS / 3000)
             if self._held:
                 try:
                     await self._renew(keys=[_LEASE], args=[self._token, LEASE_TTL_MS])
@@ -398,14 +423,14 @@ class RedisStore(ServiceStore):
                 return
             await self._wait_change()
 
-    async def _pause(self, seconds: float) -> None:
-        """Wait up to ``seconds`` of real time, or until the lease is given back.
+    async def _wait_for_release(self) -> None:
+        """Wait until the lease is given back (a release pushes to a list), or a while.
 
-        Redis does the waiting (``BLPOP`` on the list a release pushes to): the lease's
-        time-to-live is Redis's real time too, whatever clock the service runs on (tests
-        run it on a mock clock that only moves when told)."""
+        Redis does the waiting (``BLPOP``): in real time, as the lease's time-to-live runs,
+        whatever clock the service runs on (tests run it on a mock clock that only moves
+        when told)."""
         try:
-            await self._redis.blpop([_WAKE], timeout=seconds)
+            await self._redis.blpop([_WAKE], timeout=LEASE_WAIT)
         except _REDIS_ERRORS as exc:
             raise errors.StorageUnavailable("storage is unavailable; try again later") from exc
 
@@ -422,16 +447,29 @@ class RedisStore(ServiceStore):
         if not self._held:
             # Only a bug gets here: a write outside ``writing()``.
             raise LeaseLost("a write was attempted without the write lease")
+        self._committing = True
         try:
-            version: Any = await self._commit(
-                keys=KEYS,
+            answer: Any = await self._commit(
+                keys=_COMMIT_KEYS,
                 args=[self._token, encode_batch(batch), self.origin, LOG_KEPT, LEASE_TTL_MS],
             )
         except coredis.exceptions.ResponseError as exc:
             if str(exc).startswith("LEASE"):
                 self._lost(exc)
             raise
+        except BaseException:
+            # The script may or may not have run (the answer was lost). The callers are
+            # told it failed and their changes are undone; if it did run, its log entry
+            # puts them back. Let the writers inside finish, give the lease back, and
+            # catch up before writing again.
+            self._closing = True
+            raise
+        finally:
+            self._committing = False
+            self._pulse()
+        version, wanted = answer
         self.applied = max(self.applied, int(version))
+        self._wanted = bool(wanted)
 
     def _lost(self, exc: BaseException) -> None:
         self._fail(
@@ -460,9 +498,10 @@ class RedisStore(ServiceStore):
                 )
             except _REDIS_ERRORS as exc:
                 log.error("cannot follow the shared log: %r; retrying", exc)
-                with trio.move_on_after(1):
-                    await self._failed.wait()
+                await _sleep(1)
                 continue
+            while self._committing:  # its answer moves ``applied`` past our own entry
+                await self._wait_change()
             if found:
                 for entries in found.values():
                     self._apply(entries, expect_next=False)
@@ -479,11 +518,10 @@ class RedisStore(ServiceStore):
                 )
                 self._fail(problem)
                 raise problem
-            fields = entry.field_values
+            # Past ``applied`` even if this process wrote it: a commit whose answer was lost
+            # (its changes were undone here when it seemed to fail).
             self.applied = version
-            if fields[b"o"].decode() == self.origin:
-                continue  # our own commit, already in memory
-            batch = decode_batch(fields[b"b"])
+            batch = decode_batch(entry.field_values[b"b"])
             self._remember(batch)
             self.on_remote(batch)
         if expect_next and not entries:
@@ -526,6 +564,11 @@ class RedisStore(ServiceStore):
         except _REDIS_ERRORS as exc:
             log.error("storage read failed: %r", exc)
             raise errors.StorageUnavailable("storage is unavailable; try again later") from exc
+
+
+async def _sleep(seconds: float) -> None:
+    """Sleep in real time, whatever clock Trio runs on (see ``_wait_for_release``)."""
+    await trio.to_thread.run_sync(time.sleep, seconds, abandon_on_cancel=True)
 
 
 class _Holding:

@@ -1,0 +1,56 @@
+"""Two servers on one Redis in one test, with the change log's followers switched off: what
+one server wrote reaches the other only by catching up (when it takes the write lease, or
+when a read would fail). So these pass only if catching up does its job, with no timing."""
+
+from __future__ import annotations
+
+import attrs
+import httpx
+import pytest
+import trio
+
+from tests.conftest import PASSWORD, User, register, start_server
+from trio_chat.storage.redis_store import RedisStore
+
+
+@pytest.fixture
+async def two_servers(nursery, config, redis_url, monkeypatch):
+    monkeypatch.setattr(RedisStore, "_follow", lambda self: trio.sleep_forever())
+    shared = attrs.evolve(config, store=redis_url, rate_limit_count=20)
+    a = await start_server(nursery, shared)
+    b = await start_server(nursery, shared)
+    async with httpx.AsyncClient(base_url=a.url) as on_a, httpx.AsyncClient(base_url=b.url) as on_b:
+        yield on_a, on_b
+    a.server.shutdown()
+    b.server.shutdown()
+
+
+async def test_a_token_or_user_made_on_one_process_works_at_once_on_another(two_servers):
+    on_a, on_b = two_servers
+    alice = await register(on_a, "alice")
+    status = await on_b.get("/status", headers=alice.auth)
+    assert status.status_code == 200, status.text
+    login = await on_b.post("/login", json={"username": "alice", "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    assert (await on_b.get("/status", headers={"Authorization": "Bearer nope"})).status_code == 401
+
+
+async def test_writes_are_made_on_the_latest_state(two_servers):
+    on_a, on_b = two_servers
+    alice = await register(on_a, "alice")
+    for i in range(19):
+        await alice.send(f"m{i}")
+    on_b_alice = User("alice", alice.token, on_b)
+    twentieth = await on_b_alice.send("m19")  # B knows the first 19 only by catching up
+    response = await alice.post("/send", {"text": "m20"})  # and A the 20th
+    assert response.status_code == 429, response.text
+    # One order, one numbering: B's message follows A's, whichever process asks.
+    page = (await on_b_alice.get("/messages", params={"limit": "100"})).json()["messages"]
+    assert [m["text"] for m in page] == [f"m{i}" for i in range(20)]
+    assert page[-1]["id"] == twentieth["id"]
+    # A comment through A on B's message: A catches up before it looks the message up.
+    comment = await alice.post("/comment", {"message_id": twentieth["id"], "text": "+1"})
+    assert comment.status_code == 201, comment.text
+    # Names are unique across processes.
+    taken = await on_b.post("/register", json={"username": "ALICE", "password": PASSWORD})
+    assert taken.status_code == 409

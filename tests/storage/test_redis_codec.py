@@ -1,0 +1,31 @@
+"""What a Redis commit sends (and the change log carries) decodes to the batch it came from."""
+
+from __future__ import annotations
+
+import orjson
+
+from tests.storage.test_shelf import full_batch
+from trio_chat.domain.idempotency import ClientRequest
+from trio_chat.storage.redis_store import decode_batch, encode_batch
+
+
+def test_every_kind_of_change_survives_the_log() -> None:
+    batch = full_batch()
+    batch.sessions["gone"] = None
+    batch.client_requests["alice/c1"] = ClientRequest("message", 1, "d" * 64, 5)
+    batch.client_requests["alice/old"] = None
+    batch.rooms["r_gone"] = None
+    batch.drop_events |= {7, 8}
+    batch.drop_index |= {("general", 4), ("dm:alice:bob", 2)}
+    batch.floors["general"] = 4
+    assert decode_batch(encode_batch(batch)) == batch
+
+
+def test_heads_and_the_cursor_only_ever_move_up_in_the_script() -> None:
+    # They travel as "max" operations, never as plain sets: a comment's rewrite of an old
+    # message must not move its chat's head back (issue 18's bug, now on Redis too).
+    batch = full_batch()
+    ops = orjson.loads(encode_batch(batch))
+    maxed = {op[1] for op in ops if op[0] == 1}
+    assert maxed == {"head/general", "head/dm:alice:bob", "cursor"}
+    assert not any(op[0] == 0 and str(op[2]).startswith("head/") for op in ops)
