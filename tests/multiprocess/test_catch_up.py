@@ -54,3 +54,37 @@ async def test_writes_are_made_on_the_latest_state(two_servers):
     # Names are unique across processes.
     taken = await on_b.post("/register", json={"username": "ALICE", "password": PASSWORD})
     assert taken.status_code == 409
+
+
+@pytest.mark.config(rate_limit_count=0)
+async def test_both_processes_keep_writing_under_load_with_the_lease_handed_over(
+    nursery, config, redis_url
+):
+    # Followers on, both servers busy at once: the lease goes back and forth (a process
+    # that held it for 50 ms while the other waits gives it up). A write nested in a write
+    # (send -> post) once waited for that hand-over, i.e. for itself: everything stopped.
+    shared = attrs.evolve(config, store=redis_url)
+    a = await start_server(nursery, shared)
+    b = await start_server(nursery, shared)
+    async with httpx.AsyncClient(base_url=a.url) as on_a, httpx.AsyncClient(base_url=b.url) as on_b:
+        users = [await register(on_a, f"u{i}") for i in range(8)]
+        sent: list[str] = []
+
+        async def storm(i: int) -> None:
+            client = on_a if i % 2 else on_b
+            for k in range(60):
+                text = f"u{i} #{k}"
+                response = await client.post("/send", json={"text": text}, headers=users[i].auth)
+                assert response.status_code == 201, response.text
+                sent.append(text)
+
+        with trio.fail_after(60):
+            async with trio.open_nursery() as storms:
+                for i in range(8):
+                    storms.start_soon(storm, i)
+        assert len(sent) == 480
+        page = await on_a.get("/messages", params={"limit": "100"}, headers=users[0].auth)
+        assert page.json()["messages"][-1]["text"] in sent
+        assert a.service.core.committed_cursor == b.service.core.committed_cursor
+    a.server.shutdown()
+    b.server.shutdown()

@@ -257,6 +257,9 @@ class RedisStore(ServiceStore):
         self._yielded_at = 0.0
         self._wanted = False  # another process asked for the lease (as of our last commit)
         self._committing = False
+        # Tasks holding write access now (by task, not context: a task a writer starts, a
+        # timer say, does not inherit its holding), and how deeply each is nested.
+        self._holders: dict[trio.lowlevel.Task, int] = {}
         self._loading = False
         self.fatal: BaseException | None = None
         self._failed = trio.Event()
@@ -311,6 +314,13 @@ class RedisStore(ServiceStore):
     async def _enter(self) -> None:
         if self.fatal is not None:
             raise errors.StorageUnavailable("storage is unavailable; try again later")
+        task = trio.lowlevel.current_task()
+        if task in self._holders:
+            # A write within a write (``send`` posts through ``post``): it is already in.
+            # Waiting here for a hand-over would wait for itself.
+            self._holders[task] += 1
+            self._writers += 1
+            return
         while not self._held or self._closing:
             if self._held or self._acquiring:
                 await self._wait_change()
@@ -322,10 +332,15 @@ class RedisStore(ServiceStore):
                 self._acquiring = False
                 self._pulse()
         self._writers += 1
+        self._holders[task] = 1
         if self._wanted and time.monotonic() - self._held_since > MAX_HOLD:
             self._closing = True  # another process is waiting: finish these, then its turn
 
     async def _exit(self) -> None:
+        task = trio.lowlevel.current_task()
+        self._holders[task] -= 1
+        if not self._holders[task]:
+            del self._holders[task]
         self._writers -= 1
         if self._writers:
             return
