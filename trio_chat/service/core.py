@@ -128,6 +128,7 @@ class Core:
         # Jobs that react to what other processes commit (arm their timers), after the state
         # has taken it in.
         self.remote_hooks: list[Callable[[Batch], None]] = [self._rearm_windows]
+        self._window_ends: dict[str, int] = {}  # user -> when its armed window timer fires
         store.on_remote = self.apply_remote
 
     @property
@@ -224,8 +225,11 @@ class Core:
         for key, user_state in batch.user_states.items():
             if user_state.window is None:
                 self.timers.cancel(("window", key))
-            else:
-                self.arm_window(key, user_state.window.ends_at(self.state.rate_policy))
+                continue
+            ends = user_state.window.ends_at(self.state.rate_policy)
+            # Most remote states carry the same window one more message in: keep its timer.
+            if ends != self._window_ends.get(key) or ("window", key) not in self.timers:
+                self.arm_window(key, ends)
 
     # -- the one way a message is posted -----------------------------------------------------
 
@@ -350,6 +354,7 @@ class Core:
             self.arm_window(key, ends)
 
     def arm_window(self, key: str, ends_ms: int) -> None:
+        self._window_ends[key] = ends_ms
         self.timers.arm(("window", key), ends_ms / 1000, lambda: self._expire_window(key))
 
     @writes
