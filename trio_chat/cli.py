@@ -14,7 +14,7 @@ import resource
 import signal
 import sqlite3
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -345,40 +345,35 @@ def tune_gc_for_a_long_lived_server() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "migrate":
-        return migrate_command(args)
+        from trio_chat.storage.migrate import migrate
+
+        if args.target is None:
+            raise SystemExit("trio-chat migrate: --to must be a redis://host:port/db address")
+        listener = setup_logging("info")
+        return _run("migrate", listener, migrate, args.source, args.target, args.allow_unsafe_store)
     config = config_from(args, dict(os.environ))
     listener = setup_logging(config.log_level)
     raise_open_file_limit()
+    return _run("start", listener, serve, config)
+
+
+def _run(
+    what: str,
+    listener: logging.handlers.QueueListener,
+    fn: Callable[..., Awaitable[object]],
+    *args: object,
+) -> int:
+    """``trio.run`` a command; 1 and one line saying why when it cannot be done."""
     status = 0
     try:
-        trio.run(serve, config)
+        trio.run(fn, *args)
     except* (OSError, sqlite3.Error, StoreError) as group:
         # Arrives wrapped in nurseries' ExceptionGroups, nested; say it as one sentence.
         first: BaseException = group
         while isinstance(first, BaseExceptionGroup):
             first = first.exceptions[0]
-        logging.getLogger("trio_chat.lifecycle").error("cannot start: %s", first)
+        logging.getLogger("trio_chat.lifecycle").error("cannot %s: %s", what, first)
         status = 1
     finally:
         listener.stop()  # writes out what is queued
-    return status
-
-
-def migrate_command(args: argparse.Namespace) -> int:
-    from trio_chat.storage.migrate import migrate
-
-    if args.target is None:
-        raise SystemExit("trio-chat migrate: --to must be a redis://host:port/db address")
-    listener = setup_logging("info")
-    status = 0
-    try:
-        trio.run(migrate, args.source, args.target, args.allow_unsafe_store)
-    except* (OSError, sqlite3.Error, StoreError) as group:
-        first: BaseException = group
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        logging.getLogger("trio_chat.lifecycle").error("cannot migrate: %s", first)
-        status = 1
-    finally:
-        listener.stop()
     return status

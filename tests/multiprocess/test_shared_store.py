@@ -14,7 +14,8 @@ import httpx
 import pytest
 import trio
 
-from tests.hardening.helpers import ServerProcess, page_all, server_process
+from tests.hardening.helpers import ServerProcess, server_process
+from tests.hardening.test_faults import check_nothing_acknowledged_was_lost
 from tests.redis_server import RedisServer
 
 from ..conftest import PASSWORD
@@ -200,13 +201,7 @@ async def test_sigkill_of_one_process_mid_storm_loses_nothing_acknowledged(tmp_p
         assert victim.process.returncode == -9
         assert after_kill > 0  # the others carried on
         async with httpx.AsyncClient(base_url=urls[2], timeout=30) as client:
-            messages = await page_all(client, tokens["u0"])
-        ids = [m["id"] for m in messages]
-        assert len(ids) == len(set(ids)), "duplicated messages"
-        found = {m["id"]: m["text"] for m in messages}
-        lost = {i: t for i, t in acked.items() if found.get(i) != t}
-        assert not lost, f"{len(lost)} acknowledged messages lost: {list(lost.items())[:5]}"
-        assert set(found.values()) <= attempted
+            await check_nothing_acknowledged_was_lost(client, tokens["u0"], acked, {}, attempted)
 
 
 async def test_a_redis_that_does_not_fsync_every_write_is_refused(tmp_path, redis_server):

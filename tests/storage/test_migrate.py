@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import attrs
 import httpx
 import pytest
 
-from tests.conftest import register, start_server
+from tests.conftest import User, register, start_server
 from trio_chat import cli
 from trio_chat.storage.migrate import migrate
 from trio_chat.storage.shelf import StoreError
+
+
+async def what_they_see(alice: User, bob: User, room: str) -> dict[str, Any]:
+    return {
+        "general": (await bob.get("/messages")).json(),
+        "private": (await bob.get("/messages", params={"with": "alice"})).json(),
+        "room": (await bob.get("/messages", params={"chat": room})).json(),
+        "status": (await bob.get("/status")).json(),
+        "scheduled": (await alice.get("/scheduled")).json(),
+        "sessions": (await alice.get("/sessions")).json(),
+    }
 
 
 async def test_a_migrated_store_serves_the_same_chat(nursery, config, redis_url):
@@ -32,14 +44,7 @@ async def test_a_migrated_store_serves_the_same_chat(nursery, config, redis_url)
         tomorrow = datetime.fromtimestamp(server.service.now() / 1000 + 86400, tz=UTC)
         scheduled = await alice.post("/send", {"text": "later", "send_at": tomorrow.isoformat()})
         assert scheduled.status_code == 202, scheduled.text
-        before = {
-            "general": (await bob.get("/messages")).json(),
-            "private": (await bob.get("/messages", params={"with": "alice"})).json(),
-            "room": (await bob.get("/messages", params={"chat": room["id"]})).json(),
-            "status": (await bob.get("/status")).json(),
-            "scheduled": (await alice.get("/scheduled")).json(),
-            "sessions": (await alice.get("/sessions")).json(),
-        }
+        before = await what_they_see(alice, bob, room["id"])
     await server.stop()
 
     counts = await migrate(config.data_dir, redis_url)
@@ -48,14 +53,7 @@ async def test_a_migrated_store_serves_the_same_chat(nursery, config, redis_url)
     server = await start_server(nursery, attrs.evolve(config, store=redis_url))
     async with httpx.AsyncClient(base_url=server.url) as client:
         alice.client = bob.client = client  # the same tokens, on the Redis-backed server
-        after = {
-            "general": (await bob.get("/messages")).json(),
-            "private": (await bob.get("/messages", params={"with": "alice"})).json(),
-            "room": (await bob.get("/messages", params={"chat": room["id"]})).json(),
-            "status": (await bob.get("/status")).json(),
-            "scheduled": (await alice.get("/scheduled")).json(),
-            "sessions": (await alice.get("/sessions")).json(),
-        }
+        after = await what_they_see(alice, bob, room["id"])
         for key in ("general", "private", "room", "scheduled", "sessions"):
             assert after[key] == before[key], key
         assert after["status"]["unread"] == before["status"]["unread"]
