@@ -17,6 +17,7 @@ import trio
 from tests.hardening.helpers import ServerProcess, server_process
 from tests.hardening.test_faults import check_nothing_acknowledged_was_lost
 from tests.redis_server import RedisServer
+from tests.sse_client import open_events
 
 from ..conftest import PASSWORD
 
@@ -202,6 +203,38 @@ async def test_sigkill_of_one_process_mid_storm_loses_nothing_acknowledged(tmp_p
         assert after_kill > 0  # the others carried on
         async with httpx.AsyncClient(base_url=urls[2], timeout=30) as client:
             await check_nothing_acknowledged_was_lost(client, tokens["u0"], acked, {}, attempted)
+
+
+async def test_a_stream_cut_by_a_dead_process_resumes_on_another_losing_nothing(
+    tmp_path, redis_url
+):
+    async with AsyncExitStack() as stack:
+        a, b, c = await start_processes(stack, tmp_path / "data", redis_url, 3)
+        alice = await register(a.url, "alice")
+        bob = await register(b.url, "bob")
+        async with httpx.AsyncClient(timeout=10) as client:
+
+            async def send(text: str) -> str:
+                response = await client.post(
+                    f"{a.url}/send", json={"text": text}, headers=auth(alice)
+                )
+                assert response.status_code == 201, response.text
+                message_id: str = response.json()["message"]["id"]
+                return message_id
+
+            async with open_events(b.host, b.port, bob, since="0") as stream:
+                first = [await send(f"before {i}") for i in range(3)]
+                seen = await stream.read(3)  # sent through A, streamed by B
+                assert [e["message"]["id"] for e in seen] == first
+                b.process.kill()  # B dies with the stream open
+                await b.process.wait()
+            later = [await send(f"after {i}") for i in range(3)]
+            # Bob's client reconnects to C with the last id it got: nothing lost or repeated.
+            async with open_events(
+                c.host, c.port, bob, last_event_id=seen[-1]["cursor"]
+            ) as resumed:
+                again = await resumed.read(3)
+            assert [e["message"]["id"] for e in again] == later
 
 
 async def test_a_redis_that_does_not_fsync_every_write_is_refused(tmp_path, redis_server):
