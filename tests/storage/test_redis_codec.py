@@ -6,6 +6,8 @@ import orjson
 
 from tests.storage.test_shelf import full_batch
 from trio_chat.domain.idempotency import ClientRequest
+from trio_chat.domain.lifetime import Delivered
+from trio_chat.domain.state import UserState
 from trio_chat.storage.redis_store import decode_batch, encode_batch
 
 
@@ -18,7 +20,12 @@ def test_every_kind_of_change_survives_the_log() -> None:
     batch.drop_events |= {7, 8}
     batch.drop_index |= {("general", 4), ("dm:alice:bob", 2)}
     batch.floors["general"] = 4
-    assert decode_batch(encode_batch(batch)) == batch
+    batch.user_states["bob"] = UserState(
+        delivered={"general": Delivered(2, ((3, 10), (5, 20))), "dm:alice:bob": Delivered()}
+    )
+    decoded = decode_batch(encode_batch(batch))
+    assert decoded == batch
+    assert decoded.user_states["bob"].delivered["general"].steps == ((3, 10), (5, 20))
 
 
 def test_heads_and_the_cursor_only_ever_move_up_in_the_script() -> None:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar, get_origin
 
 import cattrs
 
+from trio_chat.domain.lifetime import Delivered
 from trio_chat.domain.models import EventType
 
 # 2: same records as 1; a schema 1 store is checked and repaired once (see shelf.py).
@@ -30,6 +31,15 @@ def _is_frozenset(cls: Any) -> bool:
 _converter.register_unstructure_hook_func(_is_frozenset, sorted)
 # A StrEnum is a str, so cattrs would store the member itself (a pickled class): store its value.
 _converter.register_unstructure_hook(EventType, lambda member: member.value)
+
+# A delivery record holds up to ~256 (position, when) pairs and travels with every message its
+# author sends (the author's state changes): cattrs' generic structuring of the pairs took
+# half of the 96 µs a process sharing a Redis store spent decoding another's sent message.
+def _structure_delivered(raw: Any, _: type) -> Delivered:
+    return Delivered(raw.get("gone", 0), tuple((p, at) for p, at in raw.get("steps", ())))
+
+
+_converter.register_structure_hook(Delivered, _structure_delivered)
 
 T = TypeVar("T")
 
