@@ -32,6 +32,7 @@ _converter.register_unstructure_hook_func(_is_frozenset, sorted)
 # A StrEnum is a str, so cattrs would store the member itself (a pickled class): store its value.
 _converter.register_unstructure_hook(EventType, lambda member: member.value)
 
+
 # A delivery record holds up to ~256 (position, when) pairs and travels with every message its
 # author sends (the author's state changes): cattrs' generic structuring of the pairs took
 # half of the 96 µs a process sharing a Redis store spent decoding another's sent message.
@@ -39,7 +40,17 @@ def _structure_delivered(raw: Any, _: type) -> Delivered:
     return Delivered(raw.get("gone", 0), tuple((p, at) for p, at in raw.get("steps", ())))
 
 
+def _unstructure_delivered(record: Delivered) -> dict[str, Any]:
+    raw: dict[str, Any] = {}  # as cattrs made it: defaults left out, steps a list of pairs
+    if record.gone:
+        raw["gone"] = record.gone
+    if record.steps:
+        raw["steps"] = list(record.steps)
+    return raw
+
+
 _converter.register_structure_hook(Delivered, _structure_delivered)
+_converter.register_unstructure_hook(Delivered, _unstructure_delivered)
 
 T = TypeVar("T")
 
