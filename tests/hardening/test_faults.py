@@ -16,6 +16,7 @@ import trio.testing
 
 from tests.conftest import PASSWORD, register
 from tests.hardening.helpers import Conn, page_all, request, server_process, wait_until
+from trio_chat import errors
 from trio_chat.storage import ShelfStore
 
 # -- SIGKILL during a send storm ------------------------------------------------------------
@@ -335,3 +336,20 @@ async def test_vanishing_clients_free_their_tasks(chat_server, make_user, caplog
         await wait_until(lambda: http_server.active == baseline)
         await alice.send("nobody is listening")
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_file_whose_deletion_failed_is_still_served(chat_server, make_user, caplog):
+    alice = await make_user("alice")
+    upload = await alice.client.post("/files?name=a.txt", content=b"kept", headers=alice.auth)
+    file_id = upload.json()["file"]["id"]
+    core = chat_server.service.core
+    record = core.files.records[file_id]
+    with FlakyWrites(chat_server.service.store._store) as flaky, caplog.at_level(50):
+        flaky.failing = True
+        with pytest.raises(errors.StorageUnavailable):
+            await core.forget_files([record])  # as the hourly sweep of unattached files does
+    # Still on disk as a record, so still in memory and served: nothing half-forgotten.
+    download = await alice.get(f"/files/{file_id}")
+    assert download.status_code == 200 and download.content == b"kept"
+    await core.forget_files([record])
+    assert (await alice.get(f"/files/{file_id}")).status_code == 404

@@ -339,9 +339,9 @@ class Core:
     @writes
     async def forget_files(self, gone: Sequence[FileRecord]) -> None:
         """Delete file records, and the bytes no other record shares (after the commit)."""
-        for record in gone:
-            self.files.records.pop(record.id, None)
         await self.store.commit(Batch(files={r.id: None for r in gone}))
+        for record in gone:  # only now: if the write fails, the files are still there
+            self.files.records.pop(record.id, None)
         for sha256 in {r.sha256 for r in gone}:
             if not self.files.uses_of(sha256):
                 await trio.to_thread.run_sync(self.blobs.delete, sha256)
