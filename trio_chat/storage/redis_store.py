@@ -72,7 +72,7 @@ MAX_HOLD = 0.05  # seconds one process may keep the lease while others may be wa
 # wakes one waiter at once), then try again.
 LEASE_WAIT = 0.05
 YIELD_PAUSE = 0.002  # after giving the lease up for others, wait this long before taking it
-LOG_KEPT = 100_000  # change-log entries kept (a process further behind must restart)
+LOG_KEPT = 20_000  # change-log entries kept, ~1 KB each (a process further behind restarts)
 TAIL_BLOCK_MS = 1000
 
 # Tables, in the order the scripts name them (KEYS[4] onwards); records of each are JSON.
