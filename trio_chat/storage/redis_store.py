@@ -93,8 +93,9 @@ _TABLE_NAMES = dict(enumerate(TABLES))
 KEYS = [PREFIX + name for name in ("lease", "meta", "log", *HASHES)]
 _LEASE, _META, _LOG = KEYS[0], KEYS[1], KEYS[2]
 _WAKE = PREFIX + "lease-free"  # a waiter for the lease is woken through this list
-_WANTED = PREFIX + "lease-wanted"  # set while another process waits for the lease
-_COMMIT_KEYS = [*KEYS, _WANTED]
+# A process that finds the lease taken pushes to the holder's own list (``wanted:<origin>``):
+# the holder gives the lease back as soon as it is idle, or after MAX_HOLD if it is not.
+_WANTED = PREFIX + "wanted:"
 _HASH_KEY = {name: PREFIX + name for name in HASHES}
 
 # ops: [[0, hash index, field, value or null (delete)], [1, field, number] (meta, only up)]
@@ -118,7 +119,7 @@ end
 local v = redis.call('HINCRBY', KEYS[2], 'version', 1)
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], v .. '-0', 'o', ARGV[3], 'b', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return {v, redis.call('EXISTS', KEYS[#KEYS])}
+return {v, redis.call('EXISTS', KEYS[#KEYS])}  -- the last key: this process's wanted list
 """
 
 _ACQUIRE = """
@@ -126,7 +127,12 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('DEL', KEYS[3])
   return tonumber(redis.call('HGET', KEYS[2], 'version') or '0')
 end
-redis.call('SET', KEYS[3], '1', 'PX', 200)
+local holder = redis.call('GET', KEYS[1])
+if holder then
+  local wanted = ARGV[3] .. string.match(holder, '^[^:]*')
+  redis.call('RPUSH', wanted, '1')
+  redis.call('PEXPIRE', wanted, 1000)
+end
 return -1
 """
 
@@ -255,7 +261,9 @@ class RedisStore(ServiceStore):
         self._changed = trio.Event()
         self._writers = 0
         self._yielded_at = 0.0
-        self._wanted = False  # another process asked for the lease (as of our last commit)
+        self._wanted = False  # another process asked for the lease since we took it
+        self._wanted_key = _WANTED + self.origin
+        self._commit_keys = [*KEYS, self._wanted_key]
         self._committing = False
         # Tasks holding write access now (by task, not context: a task a writer starts, a
         # timer say, does not inherit its holding), and how deeply each is nested.
@@ -345,6 +353,11 @@ class RedisStore(ServiceStore):
         if self._writers:
             return
         self._pulse()
+        if self._wanted or self._closing:
+            await self._give_back()
+        # Else keep it: nobody else wants it, and our next write need not take it again.
+
+    async def _give_back(self) -> None:
         with trio.CancelScope(shield=True):
             # A writer cancelled while its batch waits: the batch is still ours to write.
             await self._idle.wait()
@@ -354,7 +367,7 @@ class RedisStore(ServiceStore):
             yielded, self._closing = self._closing, False
             try:
                 await self._release(keys=[_LEASE, _WAKE], args=[self._token])
-            except _REDIS_ERRORS as exc:
+            except Exception as exc:  # also a connection that shutdown's cancellation broke
                 log.warning("could not give the write lease back (it will expire): %r", exc)
             if yielded:
                 self._yielded_at = time.monotonic()
@@ -369,7 +382,10 @@ class RedisStore(ServiceStore):
         while True:
             try:
                 version = int(
-                    await self._acquire(keys=[_LEASE, _META, _WANTED], args=[token, LEASE_TTL_MS])
+                    await self._acquire(
+                        keys=[_LEASE, _META, self._wanted_key],
+                        args=[token, LEASE_TTL_MS, _WANTED],
+                    )
                 )
             except _REDIS_ERRORS as exc:
                 log.error("storage unavailable (taking the write lease): %r", exc)
@@ -409,8 +425,13 @@ class RedisStore(ServiceStore):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._follow)
             nursery.start_soon(self._keep_lease)
+            nursery.start_soon(self._watch_wanted)
             task_status.started()
-            await self._failed.wait()
+            try:
+                await self._failed.wait()
+            finally:
+                with trio.CancelScope(shield=True):
+                    await self._give_back()  # at shutdown: the others need not wait for it
             assert self.fatal is not None
             raise self.fatal
 
@@ -419,6 +440,24 @@ class RedisStore(ServiceStore):
             self.fatal = problem
             log.critical("%s", problem)
         self._failed.set()
+
+    async def _watch_wanted(self) -> None:
+        """While we hold the lease, learn at once that another process wants it; give it
+        back then if none of ours is writing (else the last one out does)."""
+        while True:
+            if not self._held:
+                await self._wait_change()
+                continue
+            try:
+                asked = await self._redis.blpop([self._wanted_key], timeout=1)
+            except _REDIS_ERRORS as exc:
+                log.warning("cannot watch for processes waiting for the lease: %r", exc)
+                await _sleep(1)
+                continue
+            if asked and self._held:
+                self._wanted = True
+                if not self._writers:
+                    await self._give_back()
 
     async def _keep_lease(self) -> None:
         """Renew the lease while it is held (a long group commit must not lose it)."""
@@ -465,7 +504,7 @@ class RedisStore(ServiceStore):
         self._committing = True
         try:
             answer: Any = await self._commit(
-                keys=_COMMIT_KEYS,
+                keys=self._commit_keys,
                 args=[self._token, encode_batch(batch), self.origin, LOG_KEPT, LEASE_TTL_MS],
             )
         except coredis.exceptions.ResponseError as exc:
