@@ -247,6 +247,9 @@ class RedisStore(ServiceStore):
         self._held_since = 0.0
         self._changed = trio.Event()
         self._writers = 0
+        # Entries per task inside ``writing()``: a task already inside (a @writes method
+        # calling another) enters again at once, even while the lease is being handed over.
+        self._inside: dict[trio.lowlevel.Task, int] = {}
         self._yielded_at = 0.0
         self._loading = False
         self.fatal: BaseException | None = None
@@ -302,6 +305,13 @@ class RedisStore(ServiceStore):
     async def _enter(self) -> None:
         if self.fatal is not None:
             raise errors.StorageUnavailable("storage is unavailable; try again later")
+        task = trio.lowlevel.current_task()
+        if task in self._inside:
+            # Already inside: the lease is held and cannot be given back before this task
+            # leaves, so waiting for the hand-over here would wait for itself.
+            self._inside[task] += 1
+            self._writers += 1
+            return
         while not self._held or self._closing:
             if self._held or self._acquiring:
                 await self._wait_change()
@@ -313,10 +323,16 @@ class RedisStore(ServiceStore):
                 self._acquiring = False
                 self._pulse()
         self._writers += 1
+        self._inside[task] = 1
         if time.monotonic() - self._held_since > MAX_HOLD:
             self._closing = True
 
     async def _exit(self) -> None:
+        task = trio.lowlevel.current_task()
+        if self._inside[task] > 1:
+            self._inside[task] -= 1
+        else:
+            del self._inside[task]
         self._writers -= 1
         if self._writers:
             return
