@@ -923,7 +923,8 @@ def redis_run_figures(run: dict[str, Any], commands: dict[str, int] | None) -> d
     ``commands`` is the change of ``INFO commandstats`` over the whole load-generator run
     (warm-up included, as ``acknowledged_count`` is); commands that the commit and lease
     scripts run are counted there too: every commit appends one ``XADD`` to the change log,
-    every lease given back one ``RPUSH`` (it wakes a waiting process).
+    every try to take the lease is one ``SET NX``, every lease given back one ``RPUSH`` (it
+    wakes a waiting process).
     """
     requests = run.get("requests") or 0
     server_cpu = run.get("server_cpu_s")
@@ -942,6 +943,7 @@ def redis_run_figures(run: dict[str, Any], commands: dict[str, int] | None) -> d
         "commits": None,
         "requests_per_commit": None,
         "lease_holdings_per_1k_requests": None,
+        "lease_tries_per_1k_requests": None,
     }
     acknowledged = run.get("acknowledged_count") or 0
     if commands is not None and acknowledged:
@@ -949,6 +951,7 @@ def redis_run_figures(run: dict[str, Any], commands: dict[str, int] | None) -> d
         out["commits"] = commits
         out["requests_per_commit"] = acknowledged / commits if commits else None
         out["lease_holdings_per_1k_requests"] = 1000 * commands.get("rpush", 0) / acknowledged
+        out["lease_tries_per_1k_requests"] = 1000 * commands.get("set", 0) / acknowledged
     return out
 
 
@@ -1184,6 +1187,11 @@ def redis_rows(result: ScenarioResult, send: dict[str, Any], fan: dict[str, Any]
         result.info(
             f"{label}: lease holdings per 1,000 requests",
             Stat.of(_get(mine, "lease_holdings_per_1k_requests")),
+            "",
+        )
+        result.info(
+            f"{label}: tries to take the lease per 1,000 requests",
+            Stat.of(_get(mine, "lease_tries_per_1k_requests")),
             "",
         )
     for label, mine in runs.items():

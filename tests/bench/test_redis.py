@@ -90,12 +90,13 @@ def _row(result: ScenarioResult, metric: str) -> Any:
 def test_figures_add_redis_cpu_and_count_commits_and_hand_overs() -> None:
     run = _send_run(1000, 500, redis_cpu_s=0.4)  # 4,000 requests
 
-    figures = redis_run_figures(run, {"xadd": 500, "rpush": 40, "get": 3})
+    figures = redis_run_figures(run, {"xadd": 500, "rpush": 40, "set": 60, "get": 3})
 
     assert figures["redis_cpu_us_per_request"] == 100.0
     assert figures["total_cpu_us_per_request"] == 600.0
     assert figures["requests_per_commit"] == 8.0
     assert figures["lease_holdings_per_1k_requests"] == 10.0
+    assert figures["lease_tries_per_1k_requests"] == 15.0
 
 
 def test_the_embedded_store_has_no_redis_figures() -> None:
