@@ -295,25 +295,46 @@ class Latency:
         )
 
 
+Pids = int | Sequence[int] | None
+
+
+def pid_list(pids: Pids) -> list[int]:
+    """One pid, several, or none, as a list."""
+    if pids is None:
+        return []
+    return [pids] if isinstance(pids, int) else list(pids)
+
+
+def port_of(ports: int | Sequence[int], index: int) -> int:
+    """The port connection (or stream) ``index`` uses: spread round-robin over ``ports``."""
+    if isinstance(ports, int):
+        return ports
+    return ports[index % len(ports)]
+
+
 class CpuWindow:
-    """CPU seconds used over a measured window by the server, by this process, by interrupts
+    """CPU seconds used over a measured window by the server (the sum over its processes),
+    by watched processes (each on its own: e.g. redis-server), by this process, by interrupts
     and by the rest of the machine. Anything else running skews the numbers: it is reported
     (the busiest other processes by name), not hidden."""
 
-    def __init__(self, server_pid: int | None) -> None:
-        self.server_pid = server_pid
+    def __init__(self, server_pid: Pids, watch_pids: Sequence[int] = ()) -> None:
+        self.server_pids = pid_list(server_pid)
+        self.watch_pids = list(watch_pids)
         self.server_s: float | None = None
+        self.server_by_pid: dict[str, float] = {}
+        self.watched_s: dict[str, float] = {}  # pid -> CPU seconds
         self.own_s = 0.0
         self.interrupts_s = 0.0
         self.other_s = 0.0
         self.other_top: dict[str, float] = {}  # "name[pid]" -> CPU seconds
-        self._start: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+        self._start: tuple[float, ...] = ()
         self._processes: dict[int, tuple[str, float]] = {}
 
-    def _sample(self) -> tuple[float, float, float, float]:
-        server = cpu_seconds(self.server_pid) if self.server_pid else 0.0
+    def _sample(self) -> tuple[float, ...]:
         busy, interrupts = system_busy_seconds()
-        return server, time.process_time(), busy, interrupts
+        tracked = [cpu_seconds(pid) for pid in (*self.server_pids, *self.watch_pids)]
+        return time.process_time(), busy, interrupts, *tracked
 
     def start(self) -> None:
         self._processes = all_cpu_seconds()
@@ -321,13 +342,18 @@ class CpuWindow:
 
     def stop(self) -> None:
         end = self._sample()
-        server, own, busy, interrupts = (b - a for a, b in zip(self._start, end, strict=True))
-        if self.server_pid:
+        own, busy, interrupts, *tracked = (b - a for a, b in zip(self._start, end, strict=True))
+        servers = tracked[: len(self.server_pids)]
+        watched = tracked[len(self.server_pids) :]
+        server = sum(servers)
+        if self.server_pids:
             self.server_s = server
+            self.server_by_pid = {str(p): s for p, s in zip(self.server_pids, servers, strict=True)}
+        self.watched_s = {str(p): s for p, s in zip(self.watch_pids, watched, strict=True)}
         self.own_s = own
         self.interrupts_s = interrupts
-        self.other_s = max(0.0, busy - server - own)
-        ignore = {self.server_pid, os.getpid()}
+        self.other_s = max(0.0, busy - server - sum(watched) - own)
+        ignore = {*self.server_pids, *self.watch_pids, os.getpid()}
         used = [
             (seconds - self._processes[pid][1], f"{name}[{pid}]")
             for pid, (name, seconds) in all_cpu_seconds().items()
@@ -354,7 +380,10 @@ class HttpResult:
     other_cpu_pct: float
     other_top: dict[str, float]
     interrupts_cpu_pct: float
-    server_rss_kib: int | None
+    server_rss_kib: int | None  # the sum over the server's processes
+    # Per server process, and per watched process (``--watch-pid``: e.g. redis-server), by pid.
+    server_cpu_by_pid: dict[str, float] = field(default_factory=dict)
+    watched_cpu_s: dict[str, float] = field(default_factory=dict)
     # Every request answered with the expected status, warm-up included: per connection,
     # inclusive ranges of request numbers. With marked requests, what the server must have kept.
     acknowledged: dict[str, list[list[int]]] = field(default_factory=dict)
@@ -381,17 +410,19 @@ def expand_ranges(ranges: Sequence[Sequence[int]]) -> list[int]:
 
 async def run_http(
     host: str,
-    port: int,
+    port: int | Sequence[int],
     requests: Sequence[bytes | RequestMaker],
     *,
     duration: float,
     warmup: float = 0.5,
     expect_status: int = 200,
-    server_pid: int | None = None,
+    server_pid: Pids = None,
+    watch_pids: Sequence[int] = (),
     kill: tuple[int, float] | None = None,
 ) -> HttpResult:
     """Closed-loop load: one connection per entry of ``requests``, each sending that request
-    (or, for a maker, its next one) as soon as the previous answer is in.
+    (or, for a maker, its next one) as soon as the previous answer is in. With several
+    ``port``s (one per server process) connection i goes to ``port[i % len(port)]``.
 
     Only responses that complete inside the measured window (after ``warmup``) are counted
     in the rates and latencies; every answer is checked against ``expect_status``. With
@@ -417,7 +448,7 @@ async def run_http(
             while True:
                 try:
                     if conn is None:
-                        conn = await Connection.open(host, port)
+                        conn = await Connection.open(host, port_of(port, index))
                         if not started:
                             started = True
                             task_status.started()
@@ -459,7 +490,7 @@ async def run_http(
             if conn is not None:
                 conn.close()
 
-    cpu = CpuWindow(server_pid)
+    cpu = CpuWindow(server_pid, watch_pids)
     async with trio.open_nursery() as nursery:
         for index, request in enumerate(requests):
             await nursery.start(worker, index, request)
@@ -474,7 +505,7 @@ async def run_http(
         measuring = False
         elapsed = clock() - t_start
         cpu.stop()
-        rss = rss_kib(server_pid) if server_pid else None
+        rss = sum(rss_kib(pid) for pid in cpu.server_pids) if cpu.server_pids else None
         nursery.cancel_scope.cancel()
 
     for status, n in statuses.items():
@@ -496,6 +527,8 @@ async def run_http(
         other_top=cpu.other_top,
         interrupts_cpu_pct=100 * cpu.interrupts_s / elapsed,
         server_rss_kib=rss,
+        server_cpu_by_pid=cpu.server_by_pid,
+        watched_cpu_s=cpu.watched_s,
         acknowledged={str(i): _ranges(seqs) for i, seqs in enumerate(acked) if seqs},
         acknowledged_count=sum(len(seqs) for seqs in acked),
         unacknowledged=unacked,
@@ -575,9 +608,10 @@ class EventStream:
 
 
 async def open_streams(
-    host: str, port: int, tokens: Sequence[str], count: int, *, parallel: int = 100
+    host: str, port: int | Sequence[int], tokens: Sequence[str], count: int, *, parallel: int = 100
 ) -> tuple[list[EventStream], Counter[str]]:
-    """Open ``count`` event streams, round-robin over ``tokens``, ``parallel`` at a time."""
+    """Open ``count`` event streams, round-robin over ``tokens`` (and over ``port``s, when
+    there are several), ``parallel`` at a time."""
     streams: list[EventStream] = []
     errors: Counter[str] = Counter()
     limiter = trio.CapacityLimiter(parallel)
@@ -586,7 +620,9 @@ async def open_streams(
         async with limiter:
             try:
                 with trio.fail_after(OPEN_TIMEOUT):
-                    streams.append(await EventStream.open(host, port, tokens[i % len(tokens)]))
+                    streams.append(
+                        await EventStream.open(host, port_of(port, i), tokens[i % len(tokens)])
+                    )
             except (OSError, HttpError, trio.TooSlowError) as exc:
                 errors[f"open_{type(exc).__name__}"] += 1
 
@@ -615,26 +651,34 @@ class FanoutResult:
     other_cpu_pct: float
     other_top: dict[str, float]
     interrupts_cpu_pct: float
+    server_cpu_by_pid: dict[str, float] = field(default_factory=dict)
+    watched_cpu_s: dict[str, float] = field(default_factory=dict)
 
 
 async def run_fanout(
     host: str,
-    port: int,
+    port: int | Sequence[int],
     stream_tokens: Sequence[str],
     sender_token: str,
     *,
     streams: int,
     messages: int,
     interval: float,
-    server_pid: int | None = None,
+    sender_port: int | None = None,
+    server_pid: Pids = None,
+    watch_pids: Sequence[int] = (),
     drain_timeout: float = 10.0,
 ) -> FanoutResult:
+    """``streams`` event streams (spread over ``port``s) and one sender posting ``messages``
+    every ``interval`` through ``sender_port`` (default: the first port)."""
+    if sender_port is None:
+        sender_port = port_of(port, 0)
     t_open = time.perf_counter()
     opened, errors = await open_streams(host, port, stream_tokens, streams)
     open_s = time.perf_counter() - t_open
     send_times: dict[int, int] = {}
     send_latencies: list[float] = []
-    cpu = CpuWindow(server_pid)
+    cpu = CpuWindow(server_pid, watch_pids)
     t_run = time.perf_counter()
     async with trio.open_nursery() as nursery:
         for stream in opened:
@@ -643,7 +687,7 @@ async def run_fanout(
         print(f"sending to {len(opened)} streams", file=sys.stderr, flush=True)  # bench.profile
         cpu.start()
         t_run = time.perf_counter()
-        sender = await Connection.open(host, port)
+        sender = await Connection.open(host, sender_port)
         try:
             start = trio.current_time()
             for seq in range(messages):
@@ -651,7 +695,7 @@ async def run_fanout(
                 sent_ns = time.time_ns()
                 body = json_body({"text": f"fan-out [bench seq={seq} t={sent_ns}]"})
                 request = build_request(
-                    "POST", "/send", f"{host}:{port}", token=sender_token, body=body
+                    "POST", "/send", f"{host}:{sender_port}", token=sender_token, body=body
                 )
                 t0 = time.perf_counter()
                 status, _ = await sender.roundtrip(request)
@@ -699,6 +743,8 @@ async def run_fanout(
         other_cpu_pct=100 * cpu.other_s / elapsed,
         other_top=cpu.other_top,
         interrupts_cpu_pct=100 * cpu.interrupts_s / elapsed,
+        server_cpu_by_pid=cpu.server_by_pid,
+        watched_cpu_s=cpu.watched_s,
     )
 
 
@@ -899,6 +945,17 @@ async def run_upload(
 # --------------------------------------------------------------------------- command line
 
 
+def _ports(text: str) -> list[int]:
+    """``8001`` or ``8001,8002``."""
+    try:
+        ports = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port or comma-separated ports: {text!r}") from None
+    if not ports:
+        raise argparse.ArgumentTypeError("no port given")
+    return ports
+
+
 def _load_tokens(path: str) -> list[str]:
     with open(path) as f:
         tokens = json.load(f)
@@ -914,9 +971,28 @@ def main(argv: list[str] | None = None) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1", help="server address (127.0.0.1)")
-    parser.add_argument("--port", type=int, required=True, help="server port")
     parser.add_argument(
-        "--server-pid", type=int, help="server process: measure its CPU time and RSS from /proc"
+        "--port",
+        type=_ports,
+        required=True,
+        help="server port; several (comma-separated, one per server process) for http and "
+        "fanout: connections and streams are spread over them round-robin",
+    )
+    parser.add_argument(
+        "--server-pid",
+        type=int,
+        action="append",
+        default=[],
+        help="server process: measure its CPU time and RSS from /proc (repeatable: the sum "
+        "over several processes)",
+    )
+    parser.add_argument(
+        "--watch-pid",
+        type=int,
+        action="append",
+        default=[],
+        help="another process (e.g. redis-server) whose CPU time over the window is reported "
+        "on its own (repeatable)",
     )
     parser.add_argument("--tokens", help="JSON file with a list of bearer tokens")
     modes = parser.add_subparsers(dest="mode", required=True)
@@ -944,6 +1020,9 @@ def main(argv: list[str] | None = None) -> None:
     fanout.add_argument("--messages", type=int, default=200)
     fanout.add_argument("--interval", type=float, default=0.02)
     fanout.add_argument("--sender-token", required=True)
+    fanout.add_argument(
+        "--sender-port", type=int, help="send through this port (default: the first)"
+    )
     hold = modes.add_parser("hold", help="many idle /events streams; server RSS per stream")
     hold.add_argument("--streams", type=int, default=10_000)
     upload = modes.add_parser("upload", help="concurrent raw-body uploads; MB/s and server RSS")
@@ -954,10 +1033,15 @@ def main(argv: list[str] | None = None) -> None:
 
     raise_nofile_limit()
     tokens = _load_tokens(args.tokens) if args.tokens else []
+    ports: list[int] = args.port
+    server_pids: list[int] = args.server_pid
+    first_pid = server_pids[0] if server_pids else None
     result: object
+    if args.mode in ("hold", "upload") and (len(ports) > 1 or len(server_pids) > 1):
+        raise SystemExit(f"{args.mode}: one --port and at most one --server-pid")
     if args.mode == "http":
         body = args.body.encode() if args.body is not None else None
-        hostport = f"{args.host}:{args.port}"
+        hostport = f"{args.host}:{ports[0]}"
         per_connection = [
             tokens[i % len(tokens)] if tokens else None for i in range(args.connections)
         ]
@@ -978,12 +1062,13 @@ def main(argv: list[str] | None = None) -> None:
         result = trio.run(
             lambda: run_http(
                 args.host,
-                args.port,
+                ports,
                 requests,
                 duration=args.duration,
                 warmup=args.warmup,
                 expect_status=args.expect_status,
-                server_pid=args.server_pid,
+                server_pid=server_pids,
+                watch_pids=args.watch_pid,
                 kill=None if args.kill_pid is None else (args.kill_pid, args.kill_after),
             )
         )
@@ -991,31 +1076,33 @@ def main(argv: list[str] | None = None) -> None:
         result = trio.run(
             lambda: run_fanout(
                 args.host,
-                args.port,
+                ports,
                 tokens,
                 args.sender_token,
                 streams=args.streams,
                 messages=args.messages,
                 interval=args.interval,
-                server_pid=args.server_pid,
+                sender_port=args.sender_port,
+                server_pid=server_pids,
+                watch_pids=args.watch_pid,
             )
         )
     elif args.mode == "upload":
         result = trio.run(
             lambda: run_upload(
                 args.host,
-                args.port,
+                ports[0],
                 tokens or [None],
                 uploads=args.uploads,
                 size=args.size,
                 path=args.path,
-                server_pid=args.server_pid,
+                server_pid=first_pid,
             )
         )
     else:
         result = trio.run(
             lambda: run_hold(
-                args.host, args.port, tokens, streams=args.streams, server_pid=args.server_pid
+                args.host, ports[0], tokens, streams=args.streams, server_pid=first_pid
             )
         )
     json.dump(asdict(result), sys.stdout)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 # Every library on trio-chat's request path, and the profiler the budget is measured with.
-PACKAGES = ("trio", "h11", "orjson", "cattrs", "attrs", "py-spy")
+PACKAGES = ("trio", "h11", "orjson", "cattrs", "attrs", "coredis", "py-spy")
 
 
 @dataclass

@@ -39,9 +39,12 @@ from bench.report import (
 )
 from bench.servers import (
     PYTHON,
+    REDIS_SERVER,
     REPO,
     BenchError,
+    RedisProcess,
     ServerProcess,
+    call,
     login,
     read_all_messages,
     register_users,
@@ -99,6 +102,16 @@ class Settings:
     upload_count: int = 20
     upload_size: int = 5 * MIB  # trio-chat's default --max-file-size: the largest allowed
     upload_rounds: int = 3
+    redis_connections: int = 64
+    redis_warmup: float = 1.0
+    redis_duration: float = 4.0
+    redis_rounds: int = 5
+    redis_fanout: FanoutSize = field(
+        default_factory=lambda: FanoutSize(
+            streams=1_000, messages=100, interval=0.1, p99_target_ms=50
+        )
+    )
+    redis_fanout_rounds: int = 3
 
     @classmethod
     def quick_run(cls, *, pin: bool) -> Settings:
@@ -125,6 +138,12 @@ class Settings:
             upload_count=4,
             upload_size=1 * MIB,
             upload_rounds=2,
+            redis_connections=16,
+            redis_warmup=0.3,
+            redis_duration=1.0,
+            redis_rounds=2,
+            redis_fanout=FanoutSize(streams=100, messages=10, interval=0.1, p99_target_ms=50),
+            redis_fanout_rounds=2,
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -880,12 +899,391 @@ def uploads(s: Settings) -> ScenarioResult:
     return result
 
 
+# --------------------------------------------------------------------------- 6. redis
+
+# The configurations compared: the embedded store (SQLite, the reference of this scenario),
+# and the Redis store with one and with two server processes, each on its own redis-server.
+EMBEDDED: Final = "embedded"
+REDIS_1: Final = "redis, 1 process"
+REDIS_2: Final = "redis, 2 processes"
+
+
+@dataclass
+class _SharedTarget(_SendTarget):
+    """One configuration of the ``redis`` scenario: its server processes (connections are
+    spread over them) and its redis-server (None for the embedded store)."""
+
+    servers: list[ServerProcess] = field(default_factory=list)
+    redis: RedisProcess | None = None
+
+
+def redis_run_figures(run: dict[str, Any], commands: dict[str, int] | None) -> dict[str, Any]:
+    """What one measured round of the ``redis`` scenario adds to the load generator's result.
+
+    ``commands`` is the change of ``INFO commandstats`` over the whole load-generator run
+    (warm-up included, as ``acknowledged_count`` is); commands that the commit and lease
+    scripts run are counted there too: every commit appends one ``XADD`` to the change log,
+    every try to take the lease is one ``SET NX``, every lease given back one ``RPUSH`` (it
+    wakes a waiting process).
+    """
+    requests = run.get("requests") or 0
+    server_cpu = run.get("server_cpu_s")
+    redis_cpu = sum(run.get("watched_cpu_s", {}).values()) if commands is not None else None
+    out: dict[str, Any] = {
+        "redis_cpu_s": redis_cpu,
+        "redis_cpu_us_per_request": (
+            redis_cpu / requests * 1e6 if redis_cpu is not None and requests else None
+        ),
+        "total_cpu_us_per_request": (
+            (server_cpu + (redis_cpu or 0.0)) / requests * 1e6
+            if server_cpu is not None and requests
+            else None
+        ),
+        "redis_commands": commands,
+        "commits": None,
+        "requests_per_commit": None,
+        "lease_holdings_per_1k_requests": None,
+        "lease_tries_per_1k_requests": None,
+    }
+    acknowledged = run.get("acknowledged_count") or 0
+    if commands is not None and acknowledged:
+        commits = commands.get("xadd", 0)
+        out["commits"] = commits
+        out["requests_per_commit"] = acknowledged / commits if commits else None
+        out["lease_holdings_per_1k_requests"] = 1000 * commands.get("rpush", 0) / acknowledged
+        out["lease_tries_per_1k_requests"] = 1000 * commands.get("set", 0) / acknowledged
+    return out
+
+
+def _commandstats(target: _SharedTarget) -> dict[str, int] | None:
+    return None if target.redis is None else target.redis.commandstats()
+
+
+def _delta(before: dict[str, int] | None, after: dict[str, int] | None) -> dict[str, int] | None:
+    if before is None or after is None:
+        return None
+    return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+
+
+def _wait_known(port: int, token: str, timeout: float = 10.0) -> None:
+    """Until the process on ``port`` knows ``token`` (a session another process created
+    reaches it through the change log)."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        status, body = call(port, "GET", "/messages?chat=general&limit=1", token=token)
+        if status == 200:
+            return
+        if time.perf_counter() > deadline:
+            raise BenchError(f"the second process does not know a new session: {status} {body}")
+        time.sleep(0.01)
+
+
+def _redis_send(s: Settings, result: ScenarioResult) -> dict[str, Any]:
+    """POST /send on the three configurations, rounds alternating, then the read-back."""
+    timeout = s.redis_warmup + s.redis_duration + 60
+    by_label: dict[str, _SharedTarget] = {}
+    commands: dict[str, list[dict[str, int] | None]] = {}
+    checks: dict[str, Any] = {}
+    exit_status: dict[str, list[int | None]] = {}
+    with contextlib.ExitStack() as stack:
+
+        def setup(label: str, processes: int, redis: bool) -> None:
+            data = stack.enter_context(_data_dir())
+            options: tuple[str, ...] = NO_RATE_LIMIT
+            store = None
+            if redis:
+                store = stack.enter_context(RedisProcess(pin=s.pin))
+                options = (*options, "--store", store.url)
+            servers = [
+                stack.enter_context(start_trio_chat(data, *options, pin=s.pin))
+                for _ in range(processes)
+            ]
+            names = [f"send{i}" for i in range(s.redis_connections)]
+            tokens = register_users(servers[0].wait_port(), names)
+            for server in servers[1:]:
+                _wait_known(server.wait_port(), tokens[-1])
+            path = stack.enter_context(_tokens_file(tokens))
+            by_label[label] = _SharedTarget(
+                label, servers[0], path, names, data, options, servers=servers, redis=store
+            )
+            commands[label] = []
+
+        _attempt(result, EMBEDDED, lambda: setup(EMBEDDED, 1, redis=False))
+        _attempt(result, REDIS_1, lambda: setup(REDIS_1, 1, redis=True))
+        _attempt(result, REDIS_2, lambda: setup(REDIS_2, 2, redis=True))
+        targets = list(by_label.values())
+        for round_no in range(1, s.redis_rounds + 1):
+            for target in targets:
+                if target.runs and target.runs[-1] is None:
+                    continue  # it failed: do not try again
+                tag = f"r{round_no}"
+                args = _send_args(s, warmup=s.redis_warmup, duration=s.redis_duration, tag=tag)
+                args[args.index("--connections") + 1] = str(s.redis_connections)
+                before = _commandstats(target)
+                out = _attempt(
+                    result,
+                    target.label,
+                    functools.partial(
+                        run_loadgen,
+                        [server.wait_port() for server in target.servers],
+                        args,
+                        server_pid=[server.pid for server in target.servers],
+                        watch_pids=[] if target.redis is None else [target.redis.pid],
+                        tokens_file=target.tokens,
+                        pin=s.pin,
+                        timeout=timeout,
+                    ),
+                )
+                delta = _delta(before, _commandstats(target))
+                target.runs.append(out)
+                commands[target.label].append(delta)
+                if out is None:
+                    continue
+                target.marked.append((tag, out))
+                out.update(redis_run_figures(out, delta))
+                _progress(
+                    f"round {round_no} {target.label}: {out['requests_per_s']:,.0f} req/s, "
+                    f"{out['total_cpu_us_per_request'] or 0:.0f} µs/req (server + Redis)"
+                )
+        # Every acknowledged message, read back through the last process (for two
+        # processes: not the one that took half of them).
+        for target in targets:
+            if not any(target.runs):
+                continue
+
+            def read_back(target: _SharedTarget = target) -> dict[str, Any]:
+                port = target.servers[-1].wait_port()
+                token = login(port, target.names[0])
+                t0 = time.perf_counter()
+                stored = read_all_messages(port, token)
+                verdict = _verify_stored(target, stored)
+                verdict["read_back_s"] = time.perf_counter() - t0
+                return verdict
+
+            checks[target.label] = verdict = _attempt(
+                result, f"{target.label} read-back", read_back
+            )
+            if verdict:
+                _progress(
+                    f"{target.label}: {verdict['acknowledged']:,} acknowledged, "
+                    f"{verdict['missing']} missing"
+                )
+        for target in targets:
+            exit_status[target.label] = [server.stop() for server in target.servers]
+    for target in targets:
+        for run in (r for r in target.runs if r):
+            run.pop("acknowledged", None)  # bulky, and summarised in read_back
+            run.pop("unacknowledged", None)
+    return {
+        "runs": {t.label: t.runs for t in targets},
+        "read_back": checks,
+        "servers": {t.label: [server.argv for server in t.servers] for t in targets},
+        "redis_servers": {t.label: t.redis.argv for t in targets if t.redis is not None},
+        "exit_status": exit_status,
+    }
+
+
+def _redis_fanout(s: Settings, result: ScenarioResult) -> dict[str, Any]:
+    """Fan-out across processes: every stream on process B, the sender on process A; the
+    embedded store's single process (streams and sender on it) as the reference."""
+    size = s.redis_fanout
+    args = [
+        "fanout",
+        "--streams",
+        str(size.streams),
+        "--messages",
+        str(size.messages),
+        "--interval",
+        str(size.interval),
+    ]
+    timeout = size.messages * size.interval + 300
+
+    def one(redis: bool) -> dict[str, Any]:
+        with _data_dir() as data, contextlib.ExitStack() as stack:
+            options: tuple[str, ...] = NO_RATE_LIMIT
+            store = None
+            if redis:
+                store = stack.enter_context(RedisProcess(pin=s.pin))
+                options = (*options, "--store", store.url)
+            servers = [
+                stack.enter_context(start_trio_chat(data, *options, pin=s.pin))
+                for _ in range(2 if redis else 1)
+            ]
+            sender_side, stream_side = servers[0], servers[-1]
+            names = [f"fan{i}" for i in range(s.fanout_users)]
+            *tokens, sender = register_users(sender_side.wait_port(), [*names, "fan-sender"])
+            if redis:
+                _wait_known(stream_side.wait_port(), sender)
+            with _tokens_file(tokens) as tokens_path:
+                out = run_loadgen(
+                    stream_side.wait_port(),
+                    [
+                        *args,
+                        "--sender-token",
+                        sender,
+                        "--sender-port",
+                        str(sender_side.wait_port()),
+                    ],
+                    server_pid=[server.pid for server in servers],
+                    watch_pids=[] if store is None else [store.pid],
+                    tokens_file=tokens_path,
+                    pin=s.pin,
+                    timeout=timeout,
+                )
+            out["exit_status"] = [server.stop() for server in servers]
+            out["servers"] = [server.argv for server in servers]
+            return out
+
+    runs: dict[str, list[dict[str, Any] | None]] = {EMBEDDED: [], REDIS_2: []}
+    label = f"{size.streams:,} streams"
+    for round_no in range(1, s.redis_fanout_rounds + 1):
+        for name, redis in ((EMBEDDED, False), (REDIS_2, True)):
+            if runs[name] and runs[name][-1] is None:
+                continue
+            out = _attempt(result, f"fan-out {name}, {label}", functools.partial(one, redis))
+            runs[name].append(out)
+            if out is not None:
+                _progress(
+                    f"fan-out {label}, round {round_no}, {name}: "
+                    f"p99 {out['latency']['p99_ms']:.1f} ms"
+                )
+    return {"settings": dataclasses.asdict(size), "runs": runs}
+
+
+def _per_event(run: dict[str, Any] | None, cpu: float | None) -> float | None:
+    if not run or cpu is None or not run["pairs_received"]:
+        return None
+    return float(cpu) / float(run["pairs_received"]) * 1e6
+
+
+def redis_rows(result: ScenarioResult, send: dict[str, Any], fan: dict[str, Any]) -> None:
+    """The ``redis`` scenario's rows from its raw results (no server needed: tested alone).
+
+    Ratios are each configuration ÷ the embedded store, per round."""
+    runs: dict[str, list[dict[str, Any] | None]] = send.get("runs", {})
+    ref = runs.get(EMBEDDED, [])
+    ref_rps, ref_cpu = _get(ref, "requests_per_s"), _get(ref, "server_cpu_us_per_request")
+    result.info("embedded (SQLite), 1 process: throughput", Stat.of(ref_rps), "req/s")
+    result.info("embedded (SQLite), 1 process: server CPU", Stat.of(ref_cpu), "µs/req")
+    for label in (REDIS_1, REDIS_2):
+        mine = runs.get(label, [])
+        if not mine:
+            continue
+        rps = _get(mine, "requests_per_s")
+        cpu = _get(mine, "server_cpu_us_per_request")
+        total = _get(mine, "total_cpu_us_per_request")
+        result.info(f"{label}: throughput", Stat.of(rps), "req/s", _ratios(rps, ref_rps))
+        result.info(
+            f"{label}: server CPU (all processes)", Stat.of(cpu), "µs/req", _ratios(cpu, ref_cpu)
+        )
+        result.info(
+            f"{label}: redis-server CPU", Stat.of(_get(mine, "redis_cpu_us_per_request")), "µs/req"
+        )
+        result.info(
+            f"{label}: server + redis-server CPU", Stat.of(total), "µs/req", _ratios(total, ref_cpu)
+        )
+        result.info(f"{label}: latency p99", Stat.of(_get(mine, "latency", "p99_ms")), "ms")
+        result.info(f"{label}: requests per commit", Stat.of(_get(mine, "requests_per_commit")), "")
+        result.info(
+            f"{label}: lease holdings per 1,000 requests",
+            Stat.of(_get(mine, "lease_holdings_per_1k_requests")),
+            "",
+        )
+        result.info(
+            f"{label}: tries to take the lease per 1,000 requests",
+            Stat.of(_get(mine, "lease_tries_per_1k_requests")),
+            "",
+        )
+    for label, mine in runs.items():
+        if any(mine):
+            errors = sum(sum(r["errors"].values()) for r in mine if r)
+            result.add(exactly_zero(f"{label}: errors (non-201, I/O)", errors))
+    for label, verdict in send.get("read_back", {}).items():
+        result.info(f"{label}: acknowledged", verdict and verdict["acknowledged"], "messages")
+        result.add(exactly_zero(f"{label}: acknowledged, missing", verdict and verdict["missing"]))
+        result.add(
+            exactly_zero(
+                f"{label}: stored twice or altered",
+                verdict
+                and verdict["stored_twice"]
+                + verdict["wrong_author_or_chat"]
+                + verdict["unknown_texts"],
+            )
+        )
+
+    fan_runs: dict[str, list[dict[str, Any] | None]] = fan.get("runs", {})
+    if fan_runs:
+        size = fan["settings"]
+        streams = f"{size['streams']:,} streams"
+        ref_fan, shared = fan_runs.get(EMBEDDED, []), fan_runs.get(REDIS_2, [])
+        ref_p99, p99 = _get(ref_fan, "latency", "p99_ms"), _get(shared, "latency", "p99_ms")
+        ref_p50, p50 = _get(ref_fan, "latency", "p50_ms"), _get(shared, "latency", "p50_ms")
+        where = f"{streams} on process B, sender on A"
+        result.info(f"{streams}, embedded: send→receive p99", Stat.of(ref_p99), "ms")
+        result.add(
+            at_most(
+                f"{where}: send→receive p99",
+                Stat.of(p99),
+                "ms",
+                size["p99_target_ms"],
+                ratio=_ratios(p99, ref_p99),
+            )
+        )
+        result.info(f"{where}: send→receive p50", Stat.of(p50), "ms", _ratios(p50, ref_p50))
+        ref_ev = [_per_event(r, r and r["server_cpu_s"]) for r in ref_fan]
+        ev = [_per_event(r, r and r["server_cpu_s"]) for r in shared]
+        redis_ev = [_per_event(r, r and sum(r.get("watched_cpu_s", {}).values())) for r in shared]
+        result.info(f"{streams}, embedded: server CPU per event", Stat.of(ref_ev), "µs")
+        result.info(
+            f"{where}: server CPU per event (A + B)", Stat.of(ev), "µs", _ratios(ev, ref_ev)
+        )
+        result.info(f"{where}: redis-server CPU per event", Stat.of(redis_ev), "µs")
+        for label, mine in fan_runs.items():
+            if any(mine):
+                errors = sum(sum(r["errors"].values()) for r in mine if r)
+                name = where if label == REDIS_2 else f"{streams}, embedded"
+                result.add(exactly_zero(f"{name}: events missing or repeated", errors))
+    all_runs = [r for group in (*runs.values(), *fan_runs.values()) for r in group if r]
+    _load_rows(result, all_runs, "load process CPU (max)")
+
+
+def _redis_version() -> str:
+    try:
+        done = subprocess.run(
+            [REDIS_SERVER, "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return done.stdout.strip()
+
+
+def redis(s: Settings) -> ScenarioResult:
+    size = s.redis_fanout
+    result = ScenarioResult(
+        "redis",
+        f"Redis store: POST /send on {s.redis_connections} connections, 1 and 2 processes vs the "
+        f"embedded store, {s.redis_rounds} rounds of {s.redis_duration:g} s; fan-out to "
+        f"{size.streams:,} streams on another process, {size.messages} messages every "
+        f"{size.interval * 1000:g} ms, {s.redis_fanout_rounds} rounds",
+    )
+    send_results = _redis_send(s, result)
+    fan_results = _redis_fanout(s, result)
+    result.details = {
+        "redis_server": _redis_version(),
+        "send": send_results,
+        "fanout": fan_results,
+    }
+    redis_rows(result, send_results, fan_results)
+    return result
+
+
 SCENARIOS: Final[dict[str, Callable[[Settings], ScenarioResult]]] = {
     "send": send,
     "fanout": fanout,
     "idle": idle,
     "coldstart": coldstart,
     "uploads": uploads,
+    "redis": redis,
 }
 
 

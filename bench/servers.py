@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -198,6 +199,141 @@ def _started(server: ServerProcess) -> ServerProcess:
     return server
 
 
+# --------------------------------------------------------------------------- Redis
+
+REDIS_SERVER: Final = "/usr/bin/redis-server"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def redis_call(port: int, *args: str, timeout: float = 10.0) -> bytes | int:
+    """One Redis command over RESP; a bulk string, status or integer answer."""
+    parts = [f"*{len(args)}\r\n".encode()]
+    for arg in args:
+        data = arg.encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(b"".join(parts))
+        buf = b""
+        while b"\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise BenchError(f"redis-server closed the connection answering {args[0]}")
+            buf += chunk
+        head, _, rest = buf.partition(b"\r\n")
+        kind, value = head[:1], head[1:]
+        if kind == b"-":
+            raise BenchError(f"redis-server answered {args[0]}: {value.decode()}")
+        if kind == b":":
+            return int(value)
+        if kind == b"+":
+            return value
+        if kind != b"$":
+            raise BenchError(f"unexpected answer to {args[0]}: {head[:60]!r}")
+        size = int(value)
+        while len(rest) < size + 2:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise BenchError(f"redis-server closed the connection answering {args[0]}")
+            rest += chunk
+        return rest[:size]
+
+
+def parse_commandstats(info: str) -> dict[str, int]:
+    """Calls per command from ``INFO commandstats`` (commands run by Lua scripts included):
+    ``cmdstat_xadd:calls=12,usec=...`` -> ``{"xadd": 12}``."""
+    out: dict[str, int] = {}
+    for line in info.splitlines():
+        name, _, fields = line.partition(":")
+        if not name.startswith("cmdstat_"):
+            continue
+        for part in fields.split(","):
+            key, _, value = part.partition("=")
+            if key == "calls":
+                out[name.removeprefix("cmdstat_")] = int(value)
+    return out
+
+
+class RedisProcess:
+    """A private redis-server: a free port, a temporary directory, every write fsynced before
+    it is answered (``--appendonly yes --appendfsync always``, no RDB snapshots), pinned to
+    the server CPU with the trio-chat processes. Never the machine's own Redis."""
+
+    def __init__(self, *, pin: bool) -> None:
+        if not Path(REDIS_SERVER).exists():
+            raise BenchError(f"{REDIS_SERVER} is not installed (Debian package redis-server)")
+        self._dir = tempfile.TemporaryDirectory(prefix="bench-redis-")
+        directory = Path(self._dir.name)
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.argv = [
+            REDIS_SERVER,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(directory),
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(directory / "redis.log"),
+        ]
+        self.proc = subprocess.Popen(
+            pinned(SERVER_CPU, self.argv, pin=pin),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if redis_call(self.port, "PING") == b"PONG":
+                    break
+            except (OSError, BenchError):
+                pass
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.stop()
+                raise BenchError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.02)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid  # taskset execs redis-server: the same process
+
+    def commandstats(self) -> dict[str, int]:
+        info = redis_call(self.port, "INFO", "commandstats")
+        assert isinstance(info, bytes)
+        return parse_commandstats(info.decode())
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self) -> RedisProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self._dir.cleanup()
+
+
 # --------------------------------------------------------------------------- HTTP set-up calls
 
 
@@ -357,18 +493,25 @@ def time_first_requests(
 
 
 def run_loadgen(
-    port: int,
+    port: int | Sequence[int],
     mode_args: Sequence[str],
     *,
-    server_pid: int | None,
+    server_pid: int | Sequence[int] | None,
     tokens_file: Path | None,
     pin: bool,
     timeout: float,
+    watch_pids: Sequence[int] = (),
 ) -> dict[str, Any]:
-    """Run ``python -m bench.loadgen`` in its own (pinned) process; its JSON result."""
-    argv = [PYTHON, "-m", "bench.loadgen", "--port", str(port)]
-    if server_pid is not None:
-        argv += ["--server-pid", str(server_pid)]
+    """Run ``python -m bench.loadgen`` in its own (pinned) process; its JSON result.
+
+    Several ``port``s spread the connections (or streams) over several server processes;
+    several ``server_pid``s sum their CPU; ``watch_pids`` (redis-server) are measured apart."""
+    ports = [port] if isinstance(port, int) else list(port)
+    argv = [PYTHON, "-m", "bench.loadgen", "--port", ",".join(map(str, ports))]
+    for pid in [server_pid] if isinstance(server_pid, int) else (server_pid or []):
+        argv += ["--server-pid", str(pid)]
+    for pid in watch_pids:
+        argv += ["--watch-pid", str(pid)]
     if tokens_file is not None:
         argv += ["--tokens", str(tokens_file)]
     argv += list(mode_args)

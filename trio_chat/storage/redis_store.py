@@ -12,8 +12,9 @@ process changes the same state meanwhile. So writes take turns, process by proce
   state; the process first applies every change logged since its own version, then lets its
   writers in. Many requests of one process share one holding (and one group commit). It
   keeps the lease until another process asks for it (``wanted:<origin>``), then gives it back
-  as soon as none is writing, or after ``MAX_HOLD`` so the others get their turn. Every commit checks the token in the same atomic step: a process that lost the
-  lease (it stalled past the time-to-live) cannot write, and stops.
+  as soon as none is writing, or after ``MAX_HOLD`` so the others get their turn. Every
+  commit checks the token in the same atomic step: a process that lost the lease (it
+  stalled past the time-to-live) cannot write, and stops.
 - **The change log.** A commit is one Lua script: check the token, write every record of the
   batch into its hash, move heads and the log's cursor (only ever up), bump the version, and
   append the batch to a stream under that version. Redis runs the script atomically and, with

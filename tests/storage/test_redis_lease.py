@@ -1,0 +1,37 @@
+"""The write lease of ``RedisStore`` against a real redis-server (tests/redis_server.py)."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from trio_chat.storage import redis_store
+from trio_chat.storage.redis_store import RedisStore
+
+
+async def test_a_writer_that_enters_again_is_not_stopped_by_its_own_hand_over(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A @writes method that calls another (send -> post) enters write access twice in one
+    # task. Once another process has asked for the lease and the holding is past MAX_HOLD,
+    # the store lets no new writer in until the lease has been given back; the inner entry of
+    # a task already inside must not wait for that, or the task waits for itself and every
+    # writer of the process stalls with it.
+    monkeypatch.setattr(redis_store, "MAX_HOLD", -1.0)  # every holding is past it at once
+    async with RedisStore.open(redis_url) as store:
+        with trio.fail_after(5):
+            async with store.writing():
+                store._wanted = True  # as the commit script or the watcher would tell us
+
+                async def another_writer() -> None:
+                    async with store.writing():  # in while the holding is open; closes it
+                        pass
+
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(another_writer)
+                assert store._closing
+                async with store.writing():  # the same task again: goes on
+                    pass
+            assert not store._held  # given back to whoever asked
+            async with store.writing():  # and taken again
+                pass
