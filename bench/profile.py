@@ -57,7 +57,7 @@ def _any(*patterns: str) -> re.Pattern[str]:
 # innermost frame that matches any pattern; the order below only breaks ties within a frame.
 STEPS: Final[list[tuple[str, re.Pattern[str]]]] = [
     # The access log line: formatting it in the request, and the thread that writes it.
-    ("log", _any(r"\(logging/", r"\._log \(trio_chat/http/connection")),
+    ("log", _any(r"\(logging/", r"\(trio_chat/logs", r"\._log \(trio_chat/http/connection")),
     # The store: the commit path's hand-off, the writer thread (SQLite, fsync), the cache.
     (
         "store",
@@ -130,7 +130,7 @@ def classify(stack: list[str]) -> str:
 # tell (it counts a thread blocked on a lock as active), so such samples are left out.
 WAITING: Final = _any(
     r"^EpollIOManager\.get_events \(trio/",  # the event loop, waiting for I/O
-    r"^QueueListener\.dequeue \(logging/",  # the log writer thread, waiting for a record
+    r"^LogWriter\._run \(trio_chat/logs",  # the log writer thread, waiting for a record
     r"^WorkerThread\._work \(trio/",  # a worker thread, waiting for a job
     r"^Condition\.wait \(threading",
 )

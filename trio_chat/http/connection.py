@@ -53,9 +53,10 @@ from trio_chat import errors
 from trio_chat.config import Config
 from trio_chat.http.messages import Request, Response, http_date
 from trio_chat.http.routing import Route, Router
+from trio_chat.logs import AccessLog
 
 log = logging.getLogger("trio_chat.http")
-access_log = logging.getLogger("trio_chat.access")
+access_log = AccessLog(logging.getLogger("trio_chat.access"))
 
 READ_SIZE = 64 * 1024
 CLOSE_DRAIN_TIMEOUT = 1.0
@@ -538,18 +539,16 @@ class HTTPConnection:
         except _ClientGone:
             return
         elapsed = (time.perf_counter() - self._started) * 1000
-        access_log.info("- - %d %.1fms -", error.status, elapsed)
+        access_log.line("-", "-", error.status, elapsed, None)
 
     def _log(self, request: Request, status: int) -> None:
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                "%s %s %d %.1fms %s",
-                request.method,
-                request.path,
-                status,
-                (time.perf_counter() - self._started) * 1000,
-                request.user or "-",
-            )
+        access_log.line(
+            request.method,
+            request.path,
+            status,
+            (time.perf_counter() - self._started) * 1000,
+            request.user,
+        )
 
     async def _close(self) -> None:
         """Close; after an error answer, half-close and drain briefly first."""
