@@ -51,6 +51,15 @@ class Api:
         self.config = service.config
         self._openapi: bytes | None = None
 
+    async def warm_up(self) -> None:
+        """The first ``/connect``'s and ``/send``'s code paths, run once before listening:
+        the service's reads, the views and the request decoders (cattrs generates each
+        converter function on first use)."""
+        page = await self.service.warm_up()
+        dump_json([views.message(m, None) for m in page])
+        decode(b"", Empty, allow_empty=True)
+        decode(b'{"text": "warm-up"}', SendRequest)
+
     def authed(self, handler: AuthedHandler, path: str) -> Callable[[Request], Awaitable[Response]]:
         """The handler behind authentication; a pattern's named segments become keywords."""
         named = is_pattern(path)
@@ -438,7 +447,7 @@ class Api:
 
 def build_router(service: ChatService) -> Router:
     api = Api(service)
-    router = Router()
+    router = Router(warm_up=api.warm_up)
     plain = [
         ("POST", "/register", api.register),
         ("POST", "/login", api.login),

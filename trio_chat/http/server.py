@@ -63,6 +63,8 @@ class HTTPServer:
         self, *, task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Serve until ``shutdown``; then finish in-flight requests (bounded) and return."""
+        if self.router.warm_up is not None:
+            await self.router.warm_up()
         listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
         host, port = listeners[0].socket.getsockname()[:2]
         lifecycle.info("listening on http://%s:%d", _url_host(host), port)
