@@ -104,7 +104,20 @@ STEPS: Final[list[tuple[str, re.Pattern[str]]]] = [
         ),
     ),
     # Writing the answer: h11's writer, the response head, the socket write.
-    ("write", _any(r"_send ", r"_send_bytes ", r"_head ", r"_body ", r"_respond ", r"send_all ")),
+    (
+        "write",
+        _any(
+            r"_send ",
+            r"_send_bytes ",
+            r"_head ",
+            r"_body ",
+            r"_respond ",
+            r"send_all ",
+            r"_whole_answer ",
+            r"_plain_answer ",
+            r"_answer_sent ",
+        ),
+    ),
     # The chat itself: posting the message, state, the hub that publishes it.
     (
         "domain",

@@ -15,6 +15,7 @@ from trio_chat.http.connection import HTTPConnection
 
 class _Lifecycle:
     shutting_down = False
+    hangups = None
 
     def idle(self, scope: Any) -> None:
         pass

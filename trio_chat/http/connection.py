@@ -38,6 +38,7 @@ logged 500.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import re
@@ -52,6 +53,7 @@ import trio
 
 from trio_chat import errors
 from trio_chat.config import Config
+from trio_chat.http.hangups import HangupWatch
 from trio_chat.http.messages import JSON_TYPE, Request, Response, http_date
 from trio_chat.http.routing import Route, Router
 from trio_chat.logs import AccessLog
@@ -75,6 +77,11 @@ class Lifecycle(Protocol):
 
     def busy(self, scope: trio.CancelScope) -> None:
         """The connection is working on a request again."""
+        ...
+
+    @property
+    def hangups(self) -> HangupWatch | None:
+        """Where long-lived requests watch for their client hanging up; None: a task each."""
         ...
 
 
@@ -383,11 +390,24 @@ class HTTPConnection:
         await self._request_tasks_gone()
         return response
 
-    def _watch(self, request: Request) -> trio.CancelScope:
-        """Start the request's disconnect watcher; cancel the scope returned to end it."""
+    def _watch(self, request: Request) -> _Unwatch | trio.CancelScope:
+        """Watch for the client hanging up while the request runs; ``cancel()`` what is
+        returned when it ends. The server's one watch if there is one (a socket), else a
+        disconnect watcher task of the request's own."""
+        hangups = self.lifecycle.hangups
+        if hangups is not None and isinstance(self.stream, trio.SocketStream):
+            fd = self.stream.socket.fileno()
+            if hangups.watch(fd, functools.partial(self._peer_left, request)):
+                return _Unwatch(hangups, fd)
         scope = trio.CancelScope()
         self._tasks.start_soon(self._watch_for_disconnect, request, scope)
         return scope
+
+    def _peer_left(self, request: Request) -> None:
+        """The client went away: so does the connection, and all it runs."""
+        self._log(request, 499)
+        self._gone = True
+        self._deadline.cancel()
 
     async def _request_tasks_gone(self) -> None:
         """Wait until the request's tasks, cancelled, are gone; each takes a step or two.
@@ -406,10 +426,7 @@ class HTTPConnection:
             while len(self.conn.trailing_data[0]) <= self.config.max_head_size:
                 data = await self._receive()
                 if not data:
-                    # The client went away: so does the connection, and all it runs.
-                    self._log(request, 499)
-                    self._gone = True
-                    self._deadline.cancel()
+                    self._peer_left(request)
                     return
                 self.conn.receive_data(data)
             await trio.sleep_forever()
@@ -579,6 +596,19 @@ class HTTPConnection:
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 pass
             await self.stream.aclose()
+
+
+class _Unwatch:
+    """Ends a socket's watch in the server's ``HangupWatch``."""
+
+    __slots__ = ("_fd", "_hangups")
+
+    def __init__(self, hangups: HangupWatch, fd: int) -> None:
+        self._hangups = hangups
+        self._fd = fd
+
+    def cancel(self) -> None:
+        self._hangups.unwatch(self._fd)
 
 
 def _peer_address(stream: trio.abc.Stream) -> str | None:
