@@ -418,20 +418,11 @@ class Api:
         raw = header.decode("latin-1").strip() if header is not None else None
         since = self.service.delivery.parse_cursor(raw or query.get("since"))
 
-        async def body(send_chunk: ChunkSender) -> None:
-            async def send(events: list[Event] | None) -> None:
-                if events is None:
-                    await send_chunk(b": keep-alive\n\n")
-                else:
-                    await send_chunk(b"".join(views.sse_frame(e) for e in events))
-
-            await self.service.delivery.stream(user, token_hash, since, send)
-
         return Response(
             status=200,
             content_type="text/event-stream; charset=utf-8",
             headers=[("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no")],
-            stream=body,
+            stream=_EventStream(self.service, user, token_hash, since),
         )
 
     # -- operations -----------------------------------------------------------------------
@@ -497,6 +488,31 @@ def build_router(service: ChatService) -> Router:
     for route in web_client().routes():  # the browser client: /, /join/<token>, /static/...
         router.add(route)
     return router
+
+
+class _EventStream:
+    """An event stream's body: the service's events as server-sent events.
+
+    An object, not a pair of closures: thousands of idle streams each hold one, and its
+    slots cost less than two functions with their cells."""
+
+    __slots__ = ("_send_chunk", "_service", "_session", "_since", "_user")
+
+    def __init__(self, service: ChatService, user: User, session: str, since: int | None):
+        self._service = service
+        self._user = user
+        self._session = session
+        self._since = since
+
+    async def __call__(self, send_chunk: ChunkSender) -> None:
+        self._send_chunk = send_chunk
+        await self._service.delivery.stream(self._user, self._session, self._since, self._send)
+
+    async def _send(self, events: list[Event] | None) -> None:
+        if events is None:
+            await self._send_chunk(b": keep-alive\n\n")
+        else:
+            await self._send_chunk(b"".join(views.sse_frame(e) for e in events))
 
 
 def _signed_in(user: User, token: str) -> dict[str, str]:

@@ -37,7 +37,6 @@ logged 500.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import math
@@ -167,8 +166,10 @@ class HTTPConnection:
                 async with trio.open_nursery() as tasks:
                     self._tasks, self._deadline = tasks, tasks.cancel_scope
                     self._deadline.deadline = deadline
-                    with contextlib.suppress(_ClientGone):
+                    try:  # noqa: SIM105 (contextlib.suppress: an object more per idle stream)
                         arrived_as_cancelled = await self._serve()
+                    except _ClientGone:
+                        pass
                 if self._deadline.cancelled_caught and not self._gone:
                     await self._deadline_passed()
                 if not arrived_as_cancelled:
@@ -467,15 +468,11 @@ class HTTPConnection:
             return
         await self._send_bytes(self.conn.send(self._head(response, response.length)))
         stream = response.stream
-
-        async def send_chunk(chunk: bytes) -> None:
-            await self._send_bytes(self.conn.send(h11.Data(data=chunk)))
-
         status = response.status
         finished = False
         tasks = self._watch(request)
         try:
-            await stream(send_chunk)
+            await stream(self._send_chunk)
             finished = True
         except errors.SlowConsumer:
             log.info("cut off a slow consumer: %s user=%s", request.path, request.user)
@@ -514,6 +511,10 @@ class HTTPConnection:
         data += self._body(response.body)
         data += self.conn.send(h11.EndOfMessage())
         return data
+
+    async def _send_chunk(self, chunk: bytes) -> None:
+        """A streamed body's next chunk."""
+        await self._send_bytes(self.conn.send(h11.Data(data=chunk)))
 
     def _body(self, body: bytes) -> bytes:
         if not body or self._head_request:

@@ -11,7 +11,6 @@ import trio
 from trio_chat import errors
 from trio_chat.domain.models import Event, User, session_id
 from trio_chat.service.core import Core
-from trio_chat.service.live import Subscriber
 
 REPLAY_CHUNK = 256  # events read from the store per step when replaying a cursor
 UPDATES_MAX_EVENTS = 500  # events per long-poll answer at most (the cursor says where to go on)
@@ -77,42 +76,37 @@ class Delivery:
         ``SlowConsumer`` when this consumer fell too far behind (its client resumes from its
         cursor, losing nothing).
         """
+        # One frame, not two: thousands of streams wait in here for hours, each holding its
+        # frames (about 300 bytes each).
         with self.core.hub.subscribe(user.key, session) as sub:
-            await self._stream(user, since, send, sub)
+            public = session_id(sub.session)
+            head = self.core.committed_cursor
+            position = head if since is None else since
+            live = True
+            while position < head:
+                batch, position = await self._replay(user, public, position, head, REPLAY_CHUNK)
+                if not self._session_open(sub.session):
+                    live = False
+                    break
+                if batch:
+                    await send(batch)
+                    self.core.note_delivered(user, batch)
+            # No timeout per wait: the hub's keep-alive ticks (None) wake every stream.
+            while live:
+                try:
+                    received = await sub.take()
+                except trio.EndOfChannel:
+                    break
+                if not self._session_open(sub.session):
+                    break
+                batch = self._fresh(user, public, received, head)
+                if batch:
+                    await send(batch)
+                    self.core.note_delivered(user, batch)
+                elif None in received:
+                    await send(None)
             if sub.overflowed:
                 raise errors.SlowConsumer
-
-    async def _stream(
-        self,
-        user: User,
-        since: int | None,
-        send: Callable[[list[Event] | None], Awaitable[None]],
-        sub: Subscriber,
-    ) -> None:
-        public = session_id(sub.session)
-        head = self.core.committed_cursor
-        position = head if since is None else since
-        while position < head:
-            batch, position = await self._replay(user, public, position, head, REPLAY_CHUNK)
-            if not self._session_open(sub.session):
-                return
-            if batch:
-                await send(batch)
-                self.core.note_delivered(user, batch)
-        # No timeout per wait: the hub's keep-alive ticks (None) wake every stream.
-        while True:
-            try:
-                received = await sub.take()
-            except trio.EndOfChannel:
-                return
-            if not self._session_open(sub.session):
-                return
-            batch = self._fresh(user, public, received, head)
-            if batch:
-                await send(batch)
-                self.core.note_delivered(user, batch)
-            elif None in received:
-                await send(None)
 
     def _fresh(
         self, user: User, session: str, received: list[Event | None], head: int
