@@ -6,6 +6,7 @@ from typing import Any
 
 import h11
 import pytest
+import trio
 import trio.testing
 
 from trio_chat.config import Config
@@ -137,3 +138,44 @@ def test_shutdown_answers_go_through_h11_and_close(monkeypatch) -> None:
     data = conn._whole_answer(Response.json(200, {}))
     assert b"\r\nconnection: close\r\n" in data
     assert conn.conn.our_state is h11.MUST_CLOSE
+
+
+@pytest.mark.parametrize("version", [b"1.1", b"1.0"])
+async def test_streamed_chunks_are_framed_as_h11_frames_them(version, monkeypatch) -> None:
+    chunks = [b"data: one\n\n", b"", b"x" * 70_000, b"data: \xe2\x9c\x93\n\n"]
+
+    async def body(send: Any) -> None:
+        for chunk in chunks:
+            await send(chunk)
+
+    def answer() -> Response:
+        return Response(status=200, content_type="text/event-stream", stream=body)
+
+    request = b"GET /events HTTP/%s\r\nHost: x\r\n\r\n" % version
+    ours = _connection_after(request)
+    written: list[bytes] = []
+
+    async def capture(self: HTTPConnection, data: bytes | None) -> None:
+        written.append(data or b"")
+
+    monkeypatch.setattr(HTTPConnection, "_send_bytes", capture)
+    async with trio.open_nursery() as nursery:  # what run() gives a connection
+        ours._tasks, ours._deadline = nursery, nursery.cancel_scope
+        await ours._send(answer(), _request(), whole=True)
+
+    theirs = h11.Connection(h11.SERVER)
+    theirs.receive_data(request)
+    while not isinstance(theirs.next_event(), h11.EndOfMessage):
+        pass
+    expected = theirs.send(ours._head(answer(), None)) or b""
+    for chunk in chunks:
+        expected += theirs.send(h11.Data(data=chunk)) or b""
+    expected += theirs.send(h11.EndOfMessage()) or b""
+    assert b"".join(written) == expected
+    assert ours.conn.our_state is theirs.our_state
+
+
+def _request() -> Any:
+    from trio_chat.http import Request
+
+    return Request(method="GET", target="/events", headers=[])

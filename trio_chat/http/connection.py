@@ -109,6 +109,7 @@ class _Phase(Enum):
 class HTTPConnection:
     # Thousands of these live for hours (one per open event stream): no per-instance dict.
     __slots__ = (
+        "_chunked",
         "_client_address",
         "_deadline",
         "_drain_on_close",
@@ -148,6 +149,7 @@ class HTTPConnection:
         # its unread bytes from turning our close into a reset that eats the answer.
         self._drain_on_close = False
         self._received = 0  # bytes read while receiving the current request
+        self._chunked = False  # a streamed body being sent in chunks we frame ourselves
         self._client_address = _peer_address(stream)
 
     def _enter(self, phase: _Phase, timeout: float | None) -> None:
@@ -467,6 +469,9 @@ class HTTPConnection:
             self._log(request, response.status)
             return
         await self._send_bytes(self.conn.send(self._head(response, response.length)))
+        # h11 frames a body of unknown length in chunks for an HTTP/1.1 peer (else it ends
+        # the body by closing the connection).
+        self._chunked = response.length is None and self.conn.their_http_version == b"1.1"
         stream = response.stream
         status = response.status
         finished = False
@@ -513,8 +518,15 @@ class HTTPConnection:
         return data
 
     async def _send_chunk(self, chunk: bytes) -> None:
-        """A streamed body's next chunk."""
-        await self._send_bytes(self.conn.send(h11.Data(data=chunk)))
+        """A streamed body's next chunk.
+
+        Chunked framing we write ourselves: it is what h11's chunked writer writes (h11 keeps
+        no state for it, and a ``Data`` event changes none), at a fraction of the cost --
+        which fan-out pays once per stream per event. Other framings go through h11."""
+        if not self._chunked:
+            await self._send_bytes(self.conn.send(h11.Data(data=chunk)))
+        elif chunk:  # (an empty chunk would end the body: h11 skips it too)
+            await self._send_bytes(b"%x\r\n%b\r\n" % (len(chunk), chunk))
 
     def _body(self, body: bytes) -> bytes:
         if not body or self._head_request:
