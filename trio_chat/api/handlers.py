@@ -37,6 +37,7 @@ from trio_chat.domain.ratelimit import RateStatus
 from trio_chat.http.messages import ChunkSender, Request, Response, dump_json
 from trio_chat.http.routing import Route, Router, is_pattern, path_params
 from trio_chat.service.chat import ChatService
+from trio_chat.service.live import SentNow
 from trio_chat.web import web_client
 
 MESSAGES_DEFAULT_LIMIT = 50
@@ -496,7 +497,7 @@ class _EventStream:
     An object, not a pair of closures: thousands of idle streams each hold one, and its
     slots cost less than two functions with their cells."""
 
-    __slots__ = ("_send_chunk", "_service", "_session", "_since", "_user")
+    __slots__ = ("_send_chunk", "_send_chunk_now", "_service", "_session", "_since", "_user")
 
     def __init__(self, service: ChatService, user: User, session: str, since: int | None):
         self._service = service
@@ -506,13 +507,34 @@ class _EventStream:
 
     async def __call__(self, send_chunk: ChunkSender) -> None:
         self._send_chunk = send_chunk
-        await self._service.delivery.stream(self._user, self._session, self._since, self._send)
+        # The connection's sender can also write without waiting (see HTTPConnection).
+        self._send_chunk_now: Callable[[bytes], int | None] | None = getattr(
+            send_chunk, "send_now", None
+        )
+        await self._service.delivery.stream(
+            self._user,
+            self._session,
+            self._since,
+            self._send,
+            None if self._send_chunk_now is None else self._send_now,
+        )
 
     async def _send(self, events: list[Event] | None) -> None:
-        if events is None:
-            await self._send_chunk(b": keep-alive\n\n")
-        else:
-            await self._send_chunk(b"".join(views.sse_frame(e) for e in events))
+        await self._send_chunk(_sse(events))
+
+    def _send_now(self, events: list[Event] | None) -> SentNow:
+        assert self._send_chunk_now is not None
+        owed = self._send_chunk_now(_sse(events))
+        if owed is None:
+            return SentNow.NOT_SENT
+        return SentNow.OWED if owed else SentNow.SENT
+
+
+def _sse(events: list[Event] | None) -> bytes:
+    """Server-sent events, or a keep-alive comment for None."""
+    if events is None:
+        return b": keep-alive\n\n"
+    return b"".join(views.sse_frame(e) for e in events)
 
 
 def _signed_in(user: User, token: str) -> dict[str, str]:

@@ -40,6 +40,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -119,6 +120,7 @@ class HTTPConnection:
         "_received",
         "_started",
         "_tasks",
+        "_unsent",
         "config",
         "conn",
         "lifecycle",
@@ -150,6 +152,7 @@ class HTTPConnection:
         self._drain_on_close = False
         self._received = 0  # bytes read while receiving the current request
         self._chunked = False  # a streamed body being sent in chunks we frame ourselves
+        self._unsent = b""  # what send_now could not write: it goes out first next time
         self._client_address = _peer_address(stream)
 
     def _enter(self, phase: _Phase, timeout: float | None) -> None:
@@ -477,7 +480,7 @@ class HTTPConnection:
         finished = False
         tasks = self._watch(request)
         try:
-            await stream(self._send_chunk)
+            await stream(self)
             finished = True
         except errors.SlowConsumer:
             log.info("cut off a slow consumer: %s user=%s", request.path, request.user)
@@ -517,6 +520,36 @@ class HTTPConnection:
         data += self.conn.send(h11.EndOfMessage())
         return data
 
+    async def __call__(self, chunk: bytes) -> None:
+        """The sender a streamed body is given (a ``ChunkSender``, with ``send_now``)."""
+        await self._send_chunk(chunk)
+
+    def send_now(self, chunk: bytes) -> int | None:
+        """Write a streamed body's next chunk without waiting, from outside its task.
+
+        For live fan-out, which hands a waiting stream its event from the publisher (the
+        stream's task is then waiting for events, never in the middle of a write). Only for
+        chunks we frame ourselves, on a socket. None if nothing was written (the socket would
+        block, or failed: the task's own write finds out); else how many bytes are still
+        owed (0: all written), which the next awaited write sends first.
+        """
+        stream = self.stream
+        if not self._chunked or self._unsent or not isinstance(stream, trio.SocketStream):
+            return None
+        if not chunk:
+            return 0
+        data = b"%x\r\n%b\r\n" % (len(chunk), chunk)
+        try:
+            written = os.write(stream.socket.fileno(), data)
+        except OSError:
+            return None
+        if written < len(data):
+            self._unsent = data[written:]
+        timeout = self.config.stream_send_timeout
+        if self._deadline.deadline - trio.current_time() < timeout / 2:
+            self._enter(_Phase.SENDING, timeout)  # as _send_bytes does for each write
+        return len(self._unsent)
+
     async def _send_chunk(self, chunk: bytes) -> None:
         """A streamed body's next chunk.
 
@@ -540,6 +573,8 @@ class HTTPConnection:
         leaves it there: the stream's next write (an event, or the hub's keep-alive tick,
         which comes sooner) moves it on, and a peer that stops reading runs it out.
         """
+        if self._unsent:  # what send_now owes the stream goes first
+            data, self._unsent = self._unsent + (data or b""), b""
         if not data:
             return
         timeout = self.config.stream_send_timeout
