@@ -37,7 +37,6 @@ logged 500.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import os
@@ -121,6 +120,7 @@ class HTTPConnection:
         "_started",
         "_tasks",
         "_unsent",
+        "_watched_request",
         "config",
         "conn",
         "lifecycle",
@@ -153,6 +153,7 @@ class HTTPConnection:
         self._received = 0  # bytes read while receiving the current request
         self._chunked = False  # a streamed body being sent in chunks we frame ourselves
         self._unsent = b""  # what send_now could not write: it goes out first next time
+        self._watched_request: Request | None = None  # in the server's hang-up watch
         self._client_address = _peer_address(stream)
 
     def _enter(self, phase: _Phase, timeout: float | None) -> None:
@@ -403,11 +404,17 @@ class HTTPConnection:
         hangups = self.lifecycle.hangups
         if hangups is not None and isinstance(self.stream, trio.SocketStream):
             fd = self.stream.socket.fileno()
-            if hangups.watch(fd, functools.partial(self._peer_left, request)):
-                return _Unwatch(hangups, fd)
+            if hangups.watch(fd, self):
+                self._watched_request = request
+                return _Unwatch(self, hangups, fd)
         scope = trio.CancelScope()
         self._tasks.start_soon(self._watch_for_disconnect, request, scope)
         return scope
+
+    def hung_up(self) -> None:
+        """The server's hang-up watch: the client of the watched request hung up."""
+        if self._watched_request is not None:
+            self._peer_left(self._watched_request)
 
     def _peer_left(self, request: Request) -> None:
         """The client went away: so does the connection, and all it runs."""
@@ -649,14 +656,16 @@ class HTTPConnection:
 class _Unwatch:
     """Ends a socket's watch in the server's ``HangupWatch``."""
 
-    __slots__ = ("_fd", "_hangups")
+    __slots__ = ("_connection", "_fd", "_hangups")
 
-    def __init__(self, hangups: HangupWatch, fd: int) -> None:
+    def __init__(self, connection: HTTPConnection, hangups: HangupWatch, fd: int) -> None:
+        self._connection = connection
         self._hangups = hangups
         self._fd = fd
 
     def cancel(self) -> None:
         self._hangups.unwatch(self._fd)
+        self._connection._watched_request = None
 
 
 def _peer_address(stream: trio.abc.Stream) -> str | None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import select
-from collections.abc import Callable
+from typing import Protocol
 
 import trio
 
@@ -29,12 +29,17 @@ import trio
 _BATCH = 1024
 
 
+class Watcher(Protocol):
+    def hung_up(self) -> None:
+        """The peer hung up (called once, from the watch's task)."""
+
+
 class HangupWatch:
     __slots__ = ("_epoll", "_watched")
 
     def __init__(self, epoll: select.epoll) -> None:
         self._epoll = epoll
-        self._watched: dict[int, Callable[[], None]] = {}
+        self._watched: dict[int, Watcher] = {}
 
     @classmethod
     def create(cls) -> HangupWatch | None:
@@ -45,14 +50,14 @@ class HangupWatch:
     def __len__(self) -> int:
         return len(self._watched)
 
-    def watch(self, fd: int, on_hangup: Callable[[], None]) -> bool:
-        """Call ``on_hangup`` (once, from the watch's task) when the peer of ``fd`` hangs up;
-        False if ``fd`` cannot be watched (closed already)."""
+    def watch(self, fd: int, watcher: Watcher) -> bool:
+        """Call ``watcher.hung_up()`` (once, from the watch's task) when the peer of ``fd``
+        hangs up; False if ``fd`` cannot be watched (closed already)."""
         try:
             self._epoll.register(fd, select.EPOLLRDHUP)
         except (OSError, ValueError):
             return False
-        self._watched[fd] = on_hangup
+        self._watched[fd] = watcher
         return True
 
     def unwatch(self, fd: int) -> None:
@@ -66,10 +71,10 @@ class HangupWatch:
             while True:
                 await trio.lowlevel.wait_readable(self._epoll)
                 for fd, _ in self._epoll.poll(0, _BATCH):
-                    on_hangup = self._watched.get(fd)
-                    if on_hangup is not None:
+                    watcher = self._watched.get(fd)
+                    if watcher is not None:
                         self.unwatch(fd)
-                        on_hangup()
+                        watcher.hung_up()
         finally:
             self._watched.clear()
             self._epoll.close()

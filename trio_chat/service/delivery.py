@@ -3,7 +3,6 @@ may receive, decided at the moment of delivery."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
 
 import attrs
@@ -16,6 +15,33 @@ from trio_chat.service.live import Item, SentNow, Subscriber
 
 REPLAY_CHUNK = 256  # events read from the store per step when replaying a cursor
 UPDATES_MAX_EVENTS = 500  # events per long-poll answer at most (the cursor says where to go on)
+
+
+class _DeliverNow:
+    """``Delivery._deliver_now`` for one stream (one small object per waiting stream)."""
+
+    __slots__ = ("_delivery", "_head", "_public", "_send_now", "_sub", "_user")
+
+    def __init__(
+        self,
+        delivery: Delivery,
+        user: User,
+        public: str,
+        head: int,
+        sub: Subscriber,
+        send_now: Callable[[list[Event] | None], SentNow],
+    ) -> None:
+        self._delivery = delivery
+        self._user = user
+        self._public = public
+        self._head = head
+        self._sub = sub
+        self._send_now = send_now
+
+    def __call__(self, item: Item) -> bool:
+        return self._delivery._deliver_now(
+            self._user, self._public, self._head, self._sub, self._send_now, item
+        )
 
 
 class Delivery:
@@ -97,7 +123,7 @@ class Delivery:
                     await send(batch)
                     self.core.note_delivered(user, batch)
             if send_now is not None:
-                sub.direct = functools.partial(self._deliver_now, user, public, head, sub, send_now)
+                sub.direct = _DeliverNow(self, user, public, head, sub, send_now)
             # No timeout per wait: the hub's keep-alive ticks (None) wake every stream.
             while live:
                 try:

@@ -108,17 +108,17 @@ class Subscriber:
             await trio.lowlevel.checkpoint()
         else:
             self._waiter = trio.lowlevel.current_task()
-
-            def abort(_: object) -> trio.lowlevel.Abort:
-                self._waiter = None
-                return trio.lowlevel.Abort.SUCCEEDED
-
-            await trio.lowlevel.wait_task_rescheduled(abort)
+            await trio.lowlevel.wait_task_rescheduled(self._abort)
         if self._closed:
             # Closed: what was queued is dropped, as the client resumes from its cursor.
             raise trio.EndOfChannel
         items, self._items = self._items, []
         return items
+
+    def _abort(self, _: object) -> trio.lowlevel.Abort:
+        # (A method, not a closure per wait: thousands of streams wait at once.)
+        self._waiter = None
+        return trio.lowlevel.Abort.SUCCEEDED
 
 
 class Subscription:
