@@ -534,6 +534,8 @@ def _sse(events: list[Event] | None) -> bytes:
     """Server-sent events, or a keep-alive comment for None."""
     if events is None:
         return b": keep-alive\n\n"
+    if len(events) == 1:  # live fan-out: one event, the same frame object for every stream
+        return views.sse_frame(events[0])
     return b"".join(views.sse_frame(e) for e in events)
 
 

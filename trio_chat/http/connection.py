@@ -545,7 +545,7 @@ class HTTPConnection:
             return None
         if not chunk:
             return 0
-        data = b"%x\r\n%b\r\n" % (len(chunk), chunk)
+        data = _framed(chunk)
         try:
             written = os.write(stream.socket.fileno(), data)
         except OSError:
@@ -566,7 +566,7 @@ class HTTPConnection:
         if not self._chunked:
             await self._send_bytes(self.conn.send(h11.Data(data=chunk)))
         elif chunk:  # (an empty chunk would end the body: h11 skips it too)
-            await self._send_bytes(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+            await self._send_bytes(_framed(chunk))
 
     def _body(self, body: bytes) -> bytes:
         if not body or self._head_request:
@@ -651,6 +651,20 @@ class HTTPConnection:
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 pass
             await self.stream.aclose()
+
+
+_last_framed: tuple[bytes, bytes] = (b"", b"")
+
+
+def _framed(chunk: bytes) -> bytes:
+    """``chunk`` in chunked framing. Fan-out frames the same chunk object for every stream
+    in a row: the last one framed is kept."""
+    global _last_framed
+    last, framed = _last_framed
+    if chunk is not last:
+        framed = b"%x\r\n%b\r\n" % (len(chunk), chunk)
+        _last_framed = (chunk, framed)
+    return framed
 
 
 class _Unwatch:
