@@ -119,14 +119,34 @@ def test_our_answer_is_h11s_answer(request_bytes, response, monkeypatch) -> None
         (GET, Response.json(200, {}, [("Connection", "close")])),
         (GET, Response.json(200, {}, [("X-Bad", "a\r\nSet-Cookie: x=1")])),
         (GET, Response.json(200, {}, [("Bad Name", "1")])),
+        (GET, Response(status=200, body=b"x", content_type="text/plain\r\nX-Bad: 1")),
     ],
-    ids=["HEAD", "204", "304", "close", "HTTP/1.0", "upgrade", "connection", "crlf", "name"],
+    ids=[
+        "HEAD",
+        "204",
+        "304",
+        "close",
+        "HTTP/1.0",
+        "upgrade",
+        "connection",
+        "crlf",
+        "name",
+        "content-type",
+    ],
 )
 def test_everything_else_is_h11s(request_bytes, response, monkeypatch) -> None:
-    try:
-        ours, theirs, our_conn, their_conn, fast = _both_ways(request_bytes, response, monkeypatch)
-    except h11.LocalProtocolError:
-        return  # refused, as h11 refuses it: never written
+    refused_by_h11 = False
+    with monkeypatch.context() as patched:
+        patched.setattr(connection, "_can_write_ourselves", lambda conn: False)
+        try:
+            _connection_after(request_bytes)._whole_answer(response)
+        except h11.LocalProtocolError:
+            refused_by_h11 = True
+    if refused_by_h11:  # then it is never written our way either
+        with pytest.raises(h11.LocalProtocolError):
+            _connection_after(request_bytes)._whole_answer(response)
+        return
+    ours, theirs, our_conn, their_conn, fast = _both_ways(request_bytes, response, monkeypatch)
     assert not fast
     assert ours == theirs
     assert _state(our_conn.conn) == _state(their_conn.conn)

@@ -742,7 +742,10 @@ def _plain_answer(response: Response) -> bytes | None:
     if response.content_type == JSON_TYPE:
         parts.append(_JSON_TYPE)
     elif response.content_type is not None:
-        parts += [b"content-type: ", response.content_type.encode("ascii"), b"\r\n"]
+        content_type = response.content_type.encode("ascii")
+        if not _FIELD_VALUE.fullmatch(content_type):
+            return None
+        parts += [b"content-type: ", content_type, b"\r\n"]
     parts += [b"content-length: ", b"%d" % len(response.body), b"\r\n"]
     for name, value in response.headers:
         raw_name, raw_value = name.encode("ascii"), value.encode("latin-1")
