@@ -116,6 +116,9 @@ STEPS: Final[list[tuple[str, re.Pattern[str]]]] = [
             r"_whole_answer ",
             r"_plain_answer ",
             r"_answer_sent ",
+            r"_send_chunk ",
+            r"send_now \(trio_chat/http/connection",
+            r"_framed ",
         ),
     ),
     # The chat itself: posting the message, state, the hub that publishes it.
