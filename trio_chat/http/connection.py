@@ -11,10 +11,12 @@ request deadline once a request is arriving in pieces (408 when it runs out, whi
 cuts off a slowloris), none while a handler runs -- a request once begun is answered, the
 server's shutdown deadline bounds it -- and a write deadline for the answer.
 
-Every task a request starts runs in that nursery -- today the disconnect watcher of a
-long-poll or stream, which reads while the handler waits -- and is cancelled when its request
-ends; the socket is read again only once it is gone. A client that goes away cancels the
-scope, and the connection's end ends everything it started.
+A long-poll or stream is watched for its client hanging up while its handler waits: by the
+server's one ``HangupWatch`` (an epoll instance of its own, ``hangups.py``), or, without one
+(not Linux, not a socket), by a disconnect-watcher task that reads meanwhile. Every task a
+request starts runs in that nursery and is cancelled when its request ends; the socket is read
+again only once it is gone. A client that goes away cancels the scope, and the connection's
+end ends everything it started.
 
 Shutdown cancels the scope only while the connection waits idle. A request can arrive in the
 same instant (its bytes are read, the task has not yet run): the cancellation is then for a
@@ -27,6 +29,12 @@ could be smuggling a second one: it is refused (400) and the connection closed, 
 request line whose version is not HTTP/1.x (505). Pipelined requests wait in h11's buffer
 and are answered in order. Every answer carries a Date; one to HEAD is GET's without the
 body (a streamed body is not even started).
+
+h11 frames what it reads and keeps the protocol's state; the commonest answers (a whole body
+on a keep-alive HTTP/1.1 connection) and the chunks of a stream we frame ourselves, moving
+h11's state as its ``send`` would (see "answers written without h11's writer" below). A
+stream's chunks can also be written by the publisher while the stream's task waits
+(``send_now``, for live fan-out).
 
 We read from the socket only when h11 says ``NEED_DATA``; if a send fails we tell h11
 (``send_failed``) and give up on the connection. A protocol error is answered with h11's
