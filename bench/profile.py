@@ -57,7 +57,7 @@ def _any(*patterns: str) -> re.Pattern[str]:
 # innermost frame that matches any pattern; the order below only breaks ties within a frame.
 STEPS: Final[list[tuple[str, re.Pattern[str]]]] = [
     # The access log line: formatting it in the request, and the thread that writes it.
-    ("log", _any(r"\(logging/", r"\._log \(trio_chat/http/connection")),
+    ("log", _any(r"\(logging/", r"\(trio_chat/logs", r"\._log \(trio_chat/http/connection")),
     # The store: the commit path's hand-off, the writer thread (SQLite, fsync), the cache.
     (
         "store",
@@ -104,7 +104,23 @@ STEPS: Final[list[tuple[str, re.Pattern[str]]]] = [
         ),
     ),
     # Writing the answer: h11's writer, the response head, the socket write.
-    ("write", _any(r"_send ", r"_send_bytes ", r"_head ", r"_body ", r"_respond ", r"send_all ")),
+    (
+        "write",
+        _any(
+            r"_send ",
+            r"_send_bytes ",
+            r"_head ",
+            r"_body ",
+            r"_respond ",
+            r"send_all ",
+            r"_whole_answer ",
+            r"_plain_answer ",
+            r"_answer_sent ",
+            r"_send_chunk ",
+            r"send_now \(trio_chat/http/connection",
+            r"_framed ",
+        ),
+    ),
     # The chat itself: posting the message, state, the hub that publishes it.
     (
         "domain",
@@ -130,7 +146,7 @@ def classify(stack: list[str]) -> str:
 # tell (it counts a thread blocked on a lock as active), so such samples are left out.
 WAITING: Final = _any(
     r"^EpollIOManager\.get_events \(trio/",  # the event loop, waiting for I/O
-    r"^QueueListener\.dequeue \(logging/",  # the log writer thread, waiting for a record
+    r"^LogWriter\._run \(trio_chat/logs",  # the log writer thread, waiting for a record
     r"^WorkerThread\._work \(trio/",  # a worker thread, waiting for a job
     r"^Condition\.wait \(threading",
 )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import attrs
 import httpx
 import pytest
 
@@ -120,4 +121,25 @@ async def test_devices_read_state_and_client_ids_survive_a_restart(nursery, conf
         assert again.status_code == 200 and again.json() == sent.json()
         connect = (await client.post("/connect", headers=phone)).json()
         assert [m["id"] for m in connect["unread"]] == [second["id"]]
+    await server.stop()
+
+
+async def test_a_restarted_server_reads_the_newest_page_before_it_is_ready(nursery, config):
+    # The first /connect after start must not pay for cold code paths (bench coldstart): the
+    # newest page of the common chat is read into the cache before listening, writing nothing.
+    config = attrs.evolve(config, history_size=3)
+    server = await start_server(nursery, config)
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        alice = await register(client, "alice")
+        for i in range(5):
+            await alice.send(f"m{i}")
+    await server.stop()
+
+    server = await start_server(nursery, config)
+    store = server.service.store
+    assert store.commits == 0
+    head = server.service.core.committed_heads["general"]
+    cursors = await store.chat_cursors("general", range(head - 2, head + 1))
+    assert [store._events.get(c).message.text for c in cursors] == ["m2", "m3", "m4"]
+    assert store._events.get((await store.chat_cursors("general", [head - 3]))[0]) is None
     await server.stop()

@@ -6,14 +6,11 @@ import argparse
 import contextlib
 import gc
 import logging
-import logging.handlers
 import os
-import queue
 import re
 import resource
 import signal
 import sqlite3
-import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ import trio
 
 from trio_chat.app import ChatServer
 from trio_chat.config import Config, duration_seconds
+from trio_chat.logs import LogWriter, setup_logging
 from trio_chat.storage.shelf import StoreError
 
 ENV_PREFIX = "TRIO_CHAT_"
@@ -279,25 +277,6 @@ def config_from(args: argparse.Namespace, environ: dict[str, str]) -> Config:
     return config
 
 
-def setup_logging(level: str) -> logging.handlers.QueueListener:
-    """Log to stderr from a thread of its own; the caller stops the returned listener.
-
-    Writing to stderr can block (a full pipe, a slow terminal) and the event loop must not:
-    records are queued and a QueueListener thread writes them.
-    """
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    root = logging.getLogger()
-    root.handlers[:] = [logging.handlers.QueueHandler(records)]
-    root.setLevel(level.upper())
-    # Lifecycle lines (listening, ready, stopping) are always shown.
-    logging.getLogger("trio_chat.lifecycle").setLevel(logging.INFO)
-    listener = logging.handlers.QueueListener(records, handler)
-    listener.start()
-    return listener
-
-
 def raise_open_file_limit() -> None:
     """Every connection is a file descriptor; the soft default (often 1024) is too low."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -359,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(
     what: str,
-    listener: logging.handlers.QueueListener,
+    listener: LogWriter,
     fn: Callable[..., Awaitable[object]],
     *args: object,
 ) -> int:

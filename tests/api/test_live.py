@@ -321,3 +321,50 @@ async def test_replay_shows_messages_as_they_were_sent_then_their_comments(make_
     # /messages shows the message as it is now.
     (now,) = (await alice.get("/messages")).json()["messages"]
     assert [c["text"] for c in now["comments"]] == ["first!"]
+
+
+@pytest.mark.parametrize("writes", ["whole", "in part", "not at all"])
+async def test_live_events_go_out_from_the_publisher_in_order(
+    writes, chat_server, make_user, monkeypatch
+):
+    # A waiting stream is handed each event by the publisher, which writes it at once
+    # without waking the stream's task; a write that takes part of it leaves the rest to the
+    # task's next write (a keep-alive), and one that takes nothing hands the event to the task.
+    from trio_chat.http import connection
+    from trio_chat.service.live import Subscriber
+
+    real_write = connection.os.write
+    woken = 0
+    real_wake = Subscriber._wake
+
+    def wake(self: Subscriber) -> None:
+        nonlocal woken
+        woken += self._waiter is not None
+        real_wake(self)
+
+    def write(fd: int, data: bytes) -> int:
+        if writes == "in part":
+            return real_write(fd, data[:7])
+        if writes == "not at all":
+            raise BlockingIOError
+        return real_write(fd, data)
+
+    monkeypatch.setattr(Subscriber, "_wake", wake)
+    monkeypatch.setattr(connection.os, "write", write)
+    alice = await make_user("alice")
+    bob = await make_user("bob")
+    with trio.fail_after(10):
+        async with sse(bob, chat_server) as stream:
+            await trio.testing.wait_all_tasks_blocked()
+            woken = 0
+            sent = []
+            for i in range(5):
+                sent.append(await alice.send(f"m{i} ✓"))
+                await trio.testing.wait_all_tasks_blocked()
+            events = await stream.read(5)
+    assert [e["message"]["id"] for e in events] == [m["id"] for m in sent]
+    assert [e["message"]["text"] for e in events] == [f"m{i} ✓" for i in range(5)]
+    # Woken: never when the publisher wrote it all; once per event otherwise.
+    assert woken == {"whole": 0, "in part": 5, "not at all": 5}[writes]
+    if writes == "in part":
+        assert stream.comments >= 4  # each debt paid with a keep-alive (the last unread yet)

@@ -47,7 +47,7 @@ def test_cpu_comes_from_the_threads_and_waits_are_left_out() -> None:
             f"thread (1): MainThread;{RUN};{SERVE};dump_json (trio_chat/http/messages.py:1) 1",
             f"thread (1): MainThread;{RUN};EpollIOManager.get_events (trio/_core/_io_epoll.py:1) 4",
             # The log thread: mostly waiting, which py-spy counts as active.
-            "thread (2): log;QueueListener.dequeue (logging/handlers.py:1) 9",
+            "thread (2): log;LogWriter._run (trio_chat/logs.py:1) 9",
             "thread (2): log;StreamHandler.emit (logging/__init__.py:1) 1",
         ]
     )

@@ -36,6 +36,7 @@ async def test_every_request_carries_the_peers_address(nursery):
 async def test_a_stream_that_is_not_a_socket_has_no_address():
     class Lifecycle:
         shutting_down = False
+        hangups = None
 
         def idle(self, scope: trio.CancelScope) -> None:
             pass

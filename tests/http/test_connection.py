@@ -201,6 +201,7 @@ async def test_a_stream_whose_peer_stops_reading_is_cut_off(mock_clock):
 
     class Idle:
         shutting_down = False
+        hangups = None
 
         def idle(self, scope: trio.CancelScope) -> None:
             pass

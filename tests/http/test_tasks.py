@@ -1,5 +1,6 @@
 """A nursery per connection: every task a request starts lives in the connection's one
-nursery, ends with its request, and nothing of a connection outlives it."""
+nursery, ends with its request, and nothing of a connection outlives it. A long-lived
+request starts none: the server's one hang-up watch holds its socket while it runs."""
 
 from __future__ import annotations
 
@@ -43,8 +44,9 @@ class Handlers:
         return router
 
 
-def watchers(nursery: trio.Nursery) -> list[trio.lowlevel.Task]:
-    return [t for t in nursery.child_tasks if running(t, "HTTPConnection._watch_for_disconnect")]
+def watched(server) -> int:
+    """Sockets in the server's hang-up watch."""
+    return len(server.http.hangups)
 
 
 async def test_request_tasks_live_and_end_in_the_connections_one_nursery(
@@ -64,23 +66,27 @@ async def test_request_tasks_live_and_end_in_the_connections_one_nursery(
     (own,) = connection.child_nurseries
     assert own.child_tasks == frozenset()
 
-    # A long-poll: its disconnect watcher runs in that nursery, and ends with the request.
+    # A long-poll: no task of its own; its socket is watched while it runs, and no longer.
     await stream.send_all(b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n")
     await trio.testing.wait_all_tasks_blocked()
-    assert connection.child_nurseries == [own] and len(watchers(own)) == 1
+    assert connection.child_nurseries == [own] and own.child_tasks == frozenset()
+    assert watched(server) == 1
     handlers.release_poll.set()
     assert (await read_responses(stream, 1))[0][0] == 200
     await trio.testing.wait_all_tasks_blocked()
     assert connection.child_nurseries == [own] and own.child_tasks == frozenset()
+    assert watched(server) == 0
 
     # A stream: the same; then the client goes away mid-stream.
     await stream.send_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
     assert await stream.receive_some(65536)  # the head and the first event
     await trio.testing.wait_all_tasks_blocked()
-    assert connection.child_nurseries == [own] and len(watchers(own)) == 1
+    assert connection.child_nurseries == [own] and own.child_tasks == frozenset()
+    assert watched(server) == 1
     await stream.aclose()
     await trio.testing.wait_all_tasks_blocked()  # no time passes: seen at once, not at a write
     assert handlers.stream_cancelled.is_set()
+    assert watched(server) == 0
     assert set(all_tasks()) == before  # nothing of the connection is left
 
     # A long-poll whose client goes away: the handler is cancelled at once, nothing is left.
@@ -89,8 +95,7 @@ async def test_request_tasks_live_and_end_in_the_connections_one_nursery(
     await polling.send_all(b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n")
     await trio.testing.wait_all_tasks_blocked()
     (connection,) = connection_tasks()
-    (own,) = connection.child_nurseries
-    assert len(watchers(own)) == 1
+    assert watched(server) == 1
     with caplog.at_level(logging.INFO, logger="trio_chat.access"):
         await polling.aclose()
         await trio.testing.wait_all_tasks_blocked()  # no time passes: seen at once
@@ -105,8 +110,7 @@ async def test_request_tasks_live_and_end_in_the_connections_one_nursery(
     assert await other.receive_some(65536)
     await trio.testing.wait_all_tasks_blocked()
     (connection,) = connection_tasks()
-    (own,) = connection.child_nurseries
-    assert len(watchers(own)) == 1
+    assert watched(server) == 1
     server.http.shutdown()
     await trio.testing.wait_all_tasks_blocked()
     mock_clock.jump(5)
@@ -114,3 +118,32 @@ async def test_request_tasks_live_and_end_in_the_connections_one_nursery(
     assert handlers.stream_cancelled.is_set()
     assert connection_tasks() == [] and not [t for t in all_tasks() if t not in before]
     await server.close()
+
+
+async def test_without_a_hang_up_watch_a_long_poll_watches_with_a_task_of_its_own(caplog):
+    # Not a socket (or not Linux): the request's own task reads until the client leaves.
+    from trio_chat.http.connection import HTTPConnection
+
+    class Lifecycle:
+        shutting_down = False
+        hangups = None
+
+        def idle(self, scope: trio.CancelScope) -> None:
+            pass
+
+        def busy(self, scope: trio.CancelScope) -> None:
+            pass
+
+    handlers = Handlers()
+    server_end, client_end = trio.testing.memory_stream_pair()
+    connection = HTTPConnection(server_end, handlers.router(), Config(), Lifecycle())
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(connection.run)
+        await client_end.send_all(b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n")
+        await trio.testing.wait_all_tasks_blocked()
+        watchers = [t for t in all_tasks() if running(t, "HTTPConnection._watch_for_disconnect")]
+        assert len(watchers) == 1
+        with caplog.at_level(logging.INFO, logger="trio_chat.access"):
+            await client_end.aclose()
+            await trio.testing.wait_all_tasks_blocked()
+    assert "GET /poll 499" in caplog.text

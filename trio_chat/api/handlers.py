@@ -37,6 +37,7 @@ from trio_chat.domain.ratelimit import RateStatus
 from trio_chat.http.messages import ChunkSender, Request, Response, dump_json
 from trio_chat.http.routing import Route, Router, is_pattern, path_params
 from trio_chat.service.chat import ChatService
+from trio_chat.service.live import SentNow
 from trio_chat.web import web_client
 
 MESSAGES_DEFAULT_LIMIT = 50
@@ -50,6 +51,15 @@ class Api:
         self.service = service
         self.config = service.config
         self._openapi: bytes | None = None
+
+    async def warm_up(self) -> None:
+        """The first ``/connect``'s and ``/send``'s code paths, run once before listening:
+        the service's reads, the views and the request decoders (cattrs generates each
+        converter function on first use)."""
+        page = await self.service.warm_up()
+        dump_json([views.message(m, None) for m in page])
+        decode(b"", Empty, allow_empty=True)
+        decode(b'{"text": "warm-up"}', SendRequest)
 
     def authed(self, handler: AuthedHandler, path: str) -> Callable[[Request], Awaitable[Response]]:
         """The handler behind authentication; a pattern's named segments become keywords."""
@@ -415,20 +425,11 @@ class Api:
         raw = header.decode("latin-1").strip() if header is not None else None
         since = self.service.delivery.parse_cursor(raw or query.get("since"))
 
-        async def body(send_chunk: ChunkSender) -> None:
-            async def send(events: list[Event] | None) -> None:
-                if events is None:
-                    await send_chunk(b": keep-alive\n\n")
-                else:
-                    await send_chunk(b"".join(views.sse_frame(e) for e in events))
-
-            await self.service.delivery.stream(user, token_hash, since, send)
-
         return Response(
             status=200,
             content_type="text/event-stream; charset=utf-8",
             headers=[("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no")],
-            stream=body,
+            stream=_EventStream(self.service, user, token_hash, since),
         )
 
     # -- operations -----------------------------------------------------------------------
@@ -444,7 +445,7 @@ class Api:
 
 def build_router(service: ChatService) -> Router:
     api = Api(service)
-    router = Router()
+    router = Router(warm_up=api.warm_up)
     plain = [
         ("POST", "/register", api.register),
         ("POST", "/login", api.login),
@@ -494,6 +495,54 @@ def build_router(service: ChatService) -> Router:
     for route in web_client().routes():  # the browser client: /, /join/<token>, /static/...
         router.add(route)
     return router
+
+
+class _EventStream:
+    """An event stream's body: the service's events as server-sent events.
+
+    An object, not a pair of closures: thousands of idle streams each hold one, and its
+    slots cost less than two functions with their cells."""
+
+    __slots__ = ("_send_chunk", "_send_chunk_now", "_service", "_session", "_since", "_user")
+
+    def __init__(self, service: ChatService, user: User, session: str, since: int | None):
+        self._service = service
+        self._user = user
+        self._session = session
+        self._since = since
+
+    async def __call__(self, send_chunk: ChunkSender) -> None:
+        self._send_chunk = send_chunk
+        # The connection's sender can also write without waiting (see HTTPConnection).
+        self._send_chunk_now: Callable[[bytes], int | None] | None = getattr(
+            send_chunk, "send_now", None
+        )
+        await self._service.delivery.stream(
+            self._user,
+            self._session,
+            self._since,
+            self._send,
+            None if self._send_chunk_now is None else self._send_now,
+        )
+
+    async def _send(self, events: list[Event] | None) -> None:
+        await self._send_chunk(_sse(events))
+
+    def _send_now(self, events: list[Event] | None) -> SentNow:
+        assert self._send_chunk_now is not None
+        owed = self._send_chunk_now(_sse(events))
+        if owed is None:
+            return SentNow.NOT_SENT
+        return SentNow.OWED if owed else SentNow.SENT
+
+
+def _sse(events: list[Event] | None) -> bytes:
+    """Server-sent events, or a keep-alive comment for None."""
+    if events is None:
+        return b": keep-alive\n\n"
+    if len(events) == 1:  # live fan-out: one event, the same frame object for every stream
+        return views.sse_frame(events[0])
+    return b"".join(views.sse_frame(e) for e in events)
 
 
 def _signed_in(user: User, token: str) -> dict[str, str]:

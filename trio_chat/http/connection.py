@@ -11,10 +11,12 @@ request deadline once a request is arriving in pieces (408 when it runs out, whi
 cuts off a slowloris), none while a handler runs -- a request once begun is answered, the
 server's shutdown deadline bounds it -- and a write deadline for the answer.
 
-Every task a request starts runs in that nursery -- today the disconnect watcher of a
-long-poll or stream, which reads while the handler waits -- and is cancelled when its request
-ends; the socket is read again only once it is gone. A client that goes away cancels the
-scope, and the connection's end ends everything it started.
+A long-poll or stream is watched for its client hanging up while its handler waits: by the
+server's one ``HangupWatch`` (an epoll instance of its own, ``hangups.py``), or, without one
+(not Linux, not a socket), by a disconnect-watcher task that reads meanwhile. Every task a
+request starts runs in that nursery and is cancelled when its request ends; the socket is read
+again only once it is gone. A client that goes away cancels the scope, and the connection's
+end ends everything it started.
 
 Shutdown cancels the scope only while the connection waits idle. A request can arrive in the
 same instant (its bytes are read, the task has not yet run): the cancellation is then for a
@@ -28,6 +30,12 @@ request line whose version is not HTTP/1.x (505). Pipelined requests wait in h11
 and are answered in order. Every answer carries a Date; one to HEAD is GET's without the
 body (a streamed body is not even started).
 
+h11 frames what it reads and keeps the protocol's state; the commonest answers (a whole body
+on a keep-alive HTTP/1.1 connection) and the chunks of a stream we frame ourselves, moving
+h11's state as its ``send`` would (see "answers written without h11's writer" below). A
+stream's chunks can also be written by the publisher while the stream's task waits
+(``send_now``, for live fan-out).
+
 We read from the socket only when h11 says ``NEED_DATA``; if a send fails we tell h11
 (``send_failed``) and give up on the connection. A protocol error is answered with h11's
 status hint and ``connection: close``, but only while a response can still be started.
@@ -37,9 +45,10 @@ logged 500.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
+import os
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from enum import Enum
@@ -51,11 +60,13 @@ import trio
 
 from trio_chat import errors
 from trio_chat.config import Config
-from trio_chat.http.messages import Request, Response, http_date
+from trio_chat.http.hangups import HangupWatch
+from trio_chat.http.messages import JSON_TYPE, Request, Response, http_date
 from trio_chat.http.routing import Route, Router
+from trio_chat.logs import AccessLog
 
 log = logging.getLogger("trio_chat.http")
-access_log = logging.getLogger("trio_chat.access")
+access_log = AccessLog(logging.getLogger("trio_chat.access"))
 
 READ_SIZE = 64 * 1024
 CLOSE_DRAIN_TIMEOUT = 1.0
@@ -73,6 +84,11 @@ class Lifecycle(Protocol):
 
     def busy(self, scope: trio.CancelScope) -> None:
         """The connection is working on a request again."""
+        ...
+
+    @property
+    def hangups(self) -> HangupWatch | None:
+        """Where long-lived requests watch for their client hanging up; None: a task each."""
         ...
 
 
@@ -101,6 +117,7 @@ class _Phase(Enum):
 class HTTPConnection:
     # Thousands of these live for hours (one per open event stream): no per-instance dict.
     __slots__ = (
+        "_chunked",
         "_client_address",
         "_deadline",
         "_drain_on_close",
@@ -110,6 +127,8 @@ class HTTPConnection:
         "_received",
         "_started",
         "_tasks",
+        "_unsent",
+        "_watched_request",
         "config",
         "conn",
         "lifecycle",
@@ -140,6 +159,9 @@ class HTTPConnection:
         # its unread bytes from turning our close into a reset that eats the answer.
         self._drain_on_close = False
         self._received = 0  # bytes read while receiving the current request
+        self._chunked = False  # a streamed body being sent in chunks we frame ourselves
+        self._unsent = b""  # what send_now could not write: it goes out first next time
+        self._watched_request: Request | None = None  # in the server's hang-up watch
         self._client_address = _peer_address(stream)
 
     def _enter(self, phase: _Phase, timeout: float | None) -> None:
@@ -158,8 +180,10 @@ class HTTPConnection:
                 async with trio.open_nursery() as tasks:
                     self._tasks, self._deadline = tasks, tasks.cancel_scope
                     self._deadline.deadline = deadline
-                    with contextlib.suppress(_ClientGone):
+                    try:  # noqa: SIM105 (contextlib.suppress: an object more per idle stream)
                         arrived_as_cancelled = await self._serve()
+                    except _ClientGone:
+                        pass
                 if self._deadline.cancelled_caught and not self._gone:
                     await self._deadline_passed()
                 if not arrived_as_cancelled:
@@ -381,11 +405,30 @@ class HTTPConnection:
         await self._request_tasks_gone()
         return response
 
-    def _watch(self, request: Request) -> trio.CancelScope:
-        """Start the request's disconnect watcher; cancel the scope returned to end it."""
+    def _watch(self, request: Request) -> _Unwatch | trio.CancelScope:
+        """Watch for the client hanging up while the request runs; ``cancel()`` what is
+        returned when it ends. The server's one watch if there is one (a socket), else a
+        disconnect watcher task of the request's own."""
+        hangups = self.lifecycle.hangups
+        if hangups is not None and isinstance(self.stream, trio.SocketStream):
+            fd = self.stream.socket.fileno()
+            if hangups.watch(fd, self):
+                self._watched_request = request
+                return _Unwatch(self, hangups, fd)
         scope = trio.CancelScope()
         self._tasks.start_soon(self._watch_for_disconnect, request, scope)
         return scope
+
+    def hung_up(self) -> None:
+        """The server's hang-up watch: the client of the watched request hung up."""
+        if self._watched_request is not None:
+            self._peer_left(self._watched_request)
+
+    def _peer_left(self, request: Request) -> None:
+        """The client went away: so does the connection, and all it runs."""
+        self._log(request, 499)
+        self._gone = True
+        self._deadline.cancel()
 
     async def _request_tasks_gone(self) -> None:
         """Wait until the request's tasks, cancelled, are gone; each takes a step or two.
@@ -404,10 +447,7 @@ class HTTPConnection:
             while len(self.conn.trailing_data[0]) <= self.config.max_head_size:
                 data = await self._receive()
                 if not data:
-                    # The client went away: so does the connection, and all it runs.
-                    self._log(request, 499)
-                    self._gone = True
-                    self._deadline.cancel()
+                    self._peer_left(request)
                     return
                 self.conn.receive_data(data)
             await trio.sleep_forever()
@@ -433,10 +473,7 @@ class HTTPConnection:
 
     async def _send(self, response: Response, request: Request, whole: bool) -> None:
         if response.stream is None or self._head_request:  # (HEAD: never run the stream)
-            length = len(response.body) if response.stream is None else response.length
-            data = self.conn.send(self._head(response, length))
-            data += self._body(response.body)
-            data += self.conn.send(h11.EndOfMessage())
+            data = self._whole_answer(response)
             # The answer to a request that came whole has the keep-alive time to go out, which
             # is then the deadline of the wait for the next request; other answers have the
             # request time.
@@ -450,16 +487,15 @@ class HTTPConnection:
             self._log(request, response.status)
             return
         await self._send_bytes(self.conn.send(self._head(response, response.length)))
+        # h11 frames a body of unknown length in chunks for an HTTP/1.1 peer (else it ends
+        # the body by closing the connection).
+        self._chunked = response.length is None and self.conn.their_http_version == b"1.1"
         stream = response.stream
-
-        async def send_chunk(chunk: bytes) -> None:
-            await self._send_bytes(self.conn.send(h11.Data(data=chunk)))
-
         status = response.status
         finished = False
         tasks = self._watch(request)
         try:
-            await stream(send_chunk)
+            await stream(self)
             finished = True
         except errors.SlowConsumer:
             log.info("cut off a slow consumer: %s user=%s", request.path, request.user)
@@ -480,6 +516,66 @@ class HTTPConnection:
         await self._send_bytes(self.conn.send(h11.EndOfMessage()))
         self._log(request, status)
 
+    def _whole_answer(self, response: Response) -> bytes:
+        """A whole answer (head and body) in bytes, with h11's state moved past it."""
+        if (
+            response.stream is None
+            and not self._head_request
+            and response.status not in (204, 304)
+            and not self.lifecycle.shutting_down
+            and _can_write_ourselves(self.conn)
+        ):
+            data = _plain_answer(response)
+            if data is not None:
+                _answer_sent(self.conn, response.status, len(response.body))
+                return data
+        length = len(response.body) if response.stream is None else response.length
+        data = self.conn.send(self._head(response, length))
+        data += self._body(response.body)
+        data += self.conn.send(h11.EndOfMessage())
+        return data
+
+    async def __call__(self, chunk: bytes) -> None:
+        """The sender a streamed body is given (a ``ChunkSender``, with ``send_now``)."""
+        await self._send_chunk(chunk)
+
+    def send_now(self, chunk: bytes) -> int | None:
+        """Write a streamed body's next chunk without waiting, from outside its task.
+
+        For live fan-out, which hands a waiting stream its event from the publisher (the
+        stream's task is then waiting for events, never in the middle of a write). Only for
+        chunks we frame ourselves, on a socket. None if nothing was written (the socket would
+        block, or failed: the task's own write finds out); else how many bytes are still
+        owed (0: all written), which the next awaited write sends first.
+        """
+        stream = self.stream
+        if not self._chunked or self._unsent or not isinstance(stream, trio.SocketStream):
+            return None
+        if not chunk:
+            return 0
+        data = _framed(chunk)
+        try:
+            written = os.write(stream.socket.fileno(), data)
+        except OSError:
+            return None
+        if written < len(data):
+            self._unsent = data[written:]
+        timeout = self.config.stream_send_timeout
+        if self._deadline.deadline - trio.current_time() < timeout / 2:
+            self._enter(_Phase.SENDING, timeout)  # as _send_bytes does for each write
+        return len(self._unsent)
+
+    async def _send_chunk(self, chunk: bytes) -> None:
+        """A streamed body's next chunk.
+
+        Chunked framing we write ourselves: it is what h11's chunked writer writes (h11 keeps
+        no state for it, and a ``Data`` event changes none), at a fraction of the cost --
+        which fan-out pays once per stream per event. Other framings go through h11."""
+        if not self._chunked:
+            await self._send_bytes(self.conn.send(h11.Data(data=chunk)))
+        elif chunk:  # (an empty chunk would end the body: h11 skips it too)
+            await self._send_bytes(_framed(chunk))
+
     def _body(self, body: bytes) -> bytes:
         if not body or self._head_request:
             return b""
@@ -492,6 +588,8 @@ class HTTPConnection:
         leaves it there: the stream's next write (an event, or the hub's keep-alive tick,
         which comes sooner) moves it on, and a peer that stops reading runs it out.
         """
+        if self._unsent:  # what send_now owes the stream goes first
+            data, self._unsent = self._unsent + (data or b""), b""
         if not data:
             return
         timeout = self.config.stream_send_timeout
@@ -538,18 +636,16 @@ class HTTPConnection:
         except _ClientGone:
             return
         elapsed = (time.perf_counter() - self._started) * 1000
-        access_log.info("- - %d %.1fms -", error.status, elapsed)
+        access_log.line("-", "-", error.status, elapsed, None)
 
     def _log(self, request: Request, status: int) -> None:
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                "%s %s %d %.1fms %s",
-                request.method,
-                request.path,
-                status,
-                (time.perf_counter() - self._started) * 1000,
-                request.user or "-",
-            )
+        access_log.line(
+            request.method,
+            request.path,
+            status,
+            (time.perf_counter() - self._started) * 1000,
+            request.user,
+        )
 
     async def _close(self) -> None:
         """Close; after an error answer, half-close and drain briefly first."""
@@ -565,6 +661,35 @@ class HTTPConnection:
             await self.stream.aclose()
 
 
+_last_framed: tuple[bytes, bytes] = (b"", b"")
+
+
+def _framed(chunk: bytes) -> bytes:
+    """``chunk`` in chunked framing. Fan-out frames the same chunk object for every stream
+    in a row: the last one framed is kept."""
+    global _last_framed
+    last, framed = _last_framed
+    if chunk is not last:
+        framed = b"%x\r\n%b\r\n" % (len(chunk), chunk)
+        _last_framed = (chunk, framed)
+    return framed
+
+
+class _Unwatch:
+    """Ends a socket's watch in the server's ``HangupWatch``."""
+
+    __slots__ = ("_connection", "_fd", "_hangups")
+
+    def __init__(self, connection: HTTPConnection, hangups: HangupWatch, fd: int) -> None:
+        self._connection = connection
+        self._hangups = hangups
+        self._fd = fd
+
+    def cancel(self) -> None:
+        self._hangups.unwatch(self._fd)
+        self._connection._watched_request = None
+
+
 def _peer_address(stream: trio.abc.Stream) -> str | None:
     """The peer's IP address, or None if the stream is not a TCP socket (or already gone)."""
     if not isinstance(stream, trio.SocketStream):
@@ -578,6 +703,87 @@ def _peer_address(stream: trio.abc.Stream) -> str | None:
 
 
 _REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
+
+# -- answers written without h11's writer ---------------------------------------------------
+#
+# h11 validates every header of every response twice (the event, then its cleaned-up copy),
+# works out the framing, and writes the head piece by piece: ~25 µs of a POST /send's ~290.
+# The common answer -- a whole body with its length, on a keep-alive HTTP/1.1 connection that
+# stays open -- needs none of that: we write its bytes ourselves, checking the handler's own
+# headers as h11 would, and move h11's state machine exactly as ``send`` would have (through
+# the one method every event goes through, with a response event that carries the framing).
+# Anything else -- HEAD, 204/304, a stream, connection: close, an HTTP/1.0 peer, a pending
+# protocol switch -- goes through ``h11.Connection.send``. tests/http/test_answers.py checks
+# that both ways give the same bytes and the same state.
+
+_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+_FIELD_VALUE = re.compile(rb"([^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?")
+# (h11's private methods: if a release renames them, every answer goes through h11.)
+_WRITES_OURSELVES = all(
+    hasattr(h11.Connection, name) for name in ("_process_event", "_process_error")
+)
+_STATUS_LINES = {
+    code: b"HTTP/1.1 %d %s\r\n" % (code, _REASONS.get(code, b"")) for code in range(200, 600)
+}
+_JSON_TYPE = b"content-type: " + JSON_TYPE.encode("ascii") + b"\r\n"
+_END_OF_MESSAGE = h11.EndOfMessage()
+
+
+def _can_write_ourselves(conn: h11.Connection) -> bool:
+    """Whether h11 would write an answer as it is given (no framing or closing of its own)."""
+    cstate = conn._cstate
+    return (
+        _WRITES_OURSELVES
+        and conn.our_state is h11.SEND_RESPONSE
+        and conn.their_http_version == b"1.1"
+        and cstate.keep_alive
+        and not cstate.pending_switch_proposals
+    )
+
+
+def _plain_answer(response: Response) -> bytes | None:
+    """Head and body of a whole answer; None if a header could not be written as it is."""
+    status_line = _STATUS_LINES.get(response.status)
+    if status_line is None:
+        return None
+    parts = [status_line, b"date: ", http_date(), b"\r\n"]
+    if response.content_type == JSON_TYPE:
+        parts.append(_JSON_TYPE)
+    elif response.content_type is not None:
+        content_type = response.content_type.encode("ascii")
+        if not _FIELD_VALUE.fullmatch(content_type):
+            return None
+        parts += [b"content-type: ", content_type, b"\r\n"]
+    parts += [b"content-length: ", b"%d" % len(response.body), b"\r\n"]
+    for name, value in response.headers:
+        raw_name, raw_value = name.encode("ascii"), value.encode("latin-1")
+        lower = raw_name.lower()
+        if (
+            not _TOKEN.fullmatch(raw_name)
+            or not _FIELD_VALUE.fullmatch(raw_value)
+            or lower in (b"content-length", b"transfer-encoding", b"connection")
+        ):
+            return None  # h11 checks it (and refuses what it would refuse)
+        parts += [raw_name, b": ", raw_value, b"\r\n"]
+    parts += [b"\r\n", response.body]
+    return b"".join(parts)
+
+
+def _answer_sent(conn: h11.Connection, status: int, length: int) -> None:
+    """Move h11 past a whole answer of ``length`` body bytes, as ``send`` would have."""
+    framing = h11.Response(
+        status_code=status,
+        headers=[(b"content-length", b"%d" % length)],
+        http_version=b"1.1",
+        reason=b"",
+        _parsed=True,
+    )
+    try:
+        conn._process_event(h11.SERVER, framing)
+        conn._process_event(h11.SERVER, _END_OF_MESSAGE)
+    except BaseException:
+        conn._process_error(h11.SERVER)
+        raise
 
 
 def _reason(status: int) -> bytes:

@@ -14,7 +14,9 @@ import orjson
 
 from trio_chat import errors
 
-# A streaming body: the handler is given a function that sends one chunk.
+# A streaming body: the handler is given a function that sends one chunk. The connection's
+# sender also has ``send_now(chunk) -> int | None`` (see ``HTTPConnection.send_now``), for a
+# stream that is handed events while its task waits (live fan-out).
 ChunkSender = Callable[[bytes], Awaitable[None]]
 StreamBody = Callable[[ChunkSender], Awaitable[None]]
 

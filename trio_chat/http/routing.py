@@ -70,9 +70,11 @@ _COMPILED: dict[str, re.Pattern[str]] = {}
 
 
 class Router:
-    def __init__(self) -> None:
+    def __init__(self, warm_up: Callable[[], Awaitable[None]] | None = None) -> None:
         self._routes: dict[str, dict[str, Route]] = {}
         self._patterns: list[tuple[re.Pattern[str], dict[str, Route]]] = []
+        # Run by the server before it listens: the first requests' code paths, once.
+        self.warm_up = warm_up
 
     def add(self, route: Route) -> None:
         methods = self._routes.setdefault(route.path, {})

@@ -16,6 +16,7 @@ import trio
 from trio_chat import errors
 from trio_chat.config import Config
 from trio_chat.http.connection import HTTPConnection
+from trio_chat.http.hangups import HangupWatch
 from trio_chat.http.messages import dump_json, http_date
 from trio_chat.http.routing import Router
 
@@ -42,6 +43,7 @@ class HTTPServer:
         self._idle: set[trio.CancelScope] = set()
         self._accept_scope: trio.CancelScope | None = None
         self._overloaded = _overloaded_response()
+        self._hangups: HangupWatch | None = None
 
     # -- Lifecycle protocol, for connections ------------------------------------------------
 
@@ -57,25 +59,38 @@ class HTTPServer:
     def busy(self, scope: trio.CancelScope) -> None:
         self._idle.discard(scope)
 
+    @property
+    def hangups(self) -> HangupWatch | None:
+        return self._hangups
+
     # -- serving ------------------------------------------------------------------------
 
     async def serve(
         self, *, task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Serve until ``shutdown``; then finish in-flight requests (bounded) and return."""
+        if self.router.warm_up is not None:
+            await self.router.warm_up()
         listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
         host, port = listeners[0].socket.getsockname()[:2]
         lifecycle.info("listening on http://%s:%d", _url_host(host), port)
-        async with trio.open_nursery() as handlers:
-            with trio.CancelScope() as accept_scope:
-                self._accept_scope = accept_scope
-                if self._shutting_down:
-                    accept_scope.cancel()
-                task_status.started((host, port))
-                await trio.serve_listeners(self._handle, listeners, handler_nursery=handlers)
-            for listener in listeners:
-                await listener.aclose()
-            handlers.cancel_scope.deadline = trio.current_time() + self.config.shutdown_timeout
+        # The hang-up watch outlives every connection: it ends once the handlers have.
+        async with trio.open_nursery() as watching:
+            self._hangups = HangupWatch.create()
+            if self._hangups is not None:
+                watching.start_soon(self._hangups.run)
+            async with trio.open_nursery() as handlers:
+                with trio.CancelScope() as accept_scope:
+                    self._accept_scope = accept_scope
+                    if self._shutting_down:
+                        accept_scope.cancel()
+                    task_status.started((host, port))
+                    await trio.serve_listeners(self._handle, listeners, handler_nursery=handlers)
+                for listener in listeners:
+                    await listener.aclose()
+                handlers.cancel_scope.deadline = trio.current_time() + self.config.shutdown_timeout
+            self._hangups = None
+            watching.cancel_scope.cancel()
         if handlers.cancel_scope.cancelled_caught:
             log.warning("shutdown deadline passed; open connections were cut")
 

@@ -11,10 +11,37 @@ import trio
 from trio_chat import errors
 from trio_chat.domain.models import Event, User, session_id
 from trio_chat.service.core import Core
-from trio_chat.service.live import Subscriber
+from trio_chat.service.live import Item, SentNow, Subscriber
 
 REPLAY_CHUNK = 256  # events read from the store per step when replaying a cursor
 UPDATES_MAX_EVENTS = 500  # events per long-poll answer at most (the cursor says where to go on)
+
+
+class _DeliverNow:
+    """``Delivery._deliver_now`` for one stream (one small object per waiting stream)."""
+
+    __slots__ = ("_delivery", "_head", "_public", "_send_now", "_sub", "_user")
+
+    def __init__(
+        self,
+        delivery: Delivery,
+        user: User,
+        public: str,
+        head: int,
+        sub: Subscriber,
+        send_now: Callable[[list[Event] | None], SentNow],
+    ) -> None:
+        self._delivery = delivery
+        self._user = user
+        self._public = public
+        self._head = head
+        self._sub = sub
+        self._send_now = send_now
+
+    def __call__(self, item: Item) -> bool:
+        return self._delivery._deliver_now(
+            self._user, self._public, self._head, self._sub, self._send_now, item
+        )
 
 
 class Delivery:
@@ -70,49 +97,77 @@ class Delivery:
         session: str,
         since: int | None,
         send: Callable[[list[Event] | None], Awaitable[None]],
+        send_now: Callable[[list[Event] | None], SentNow] | None = None,
     ) -> None:
         """Server-sent events: replay after ``since``, then live until closed.
 
         ``send(None)`` asks for a keep-alive. Returns when the server shuts down; raises
         ``SlowConsumer`` when this consumer fell too far behind (its client resumes from its
-        cursor, losing nothing).
+        cursor, losing nothing). ``send_now``, if given, sends without waiting when it can:
+        live events then go out from the publisher, without waking this task (see
+        ``_deliver_now``).
         """
+        # One frame, not two: thousands of streams wait in here for hours, each holding its
+        # frames (about 300 bytes each).
         with self.core.hub.subscribe(user.key, session) as sub:
-            await self._stream(user, since, send, sub)
+            public = session_id(sub.session)
+            head = self.core.committed_cursor
+            position = head if since is None else since
+            live = True
+            while position < head:
+                batch, position = await self._replay(user, public, position, head, REPLAY_CHUNK)
+                if not self._session_open(sub.session):
+                    live = False
+                    break
+                if batch:
+                    await send(batch)
+                    self.core.note_delivered(user, batch)
+            if send_now is not None:
+                sub.direct = _DeliverNow(self, user, public, head, sub, send_now)
+            # No timeout per wait: the hub's keep-alive ticks (None) wake every stream.
+            while live:
+                try:
+                    received = await sub.take()
+                except trio.EndOfChannel:
+                    break
+                if not self._session_open(sub.session):
+                    break
+                batch = self._fresh(user, public, received, head)
+                if batch:
+                    await send(batch)
+                    self.core.note_delivered(user, batch)
+                elif None in received:
+                    await send(None)
             if sub.overflowed:
                 raise errors.SlowConsumer
 
-    async def _stream(
+    def _deliver_now(
         self,
         user: User,
-        since: int | None,
-        send: Callable[[list[Event] | None], Awaitable[None]],
+        public: str,
+        head: int,
         sub: Subscriber,
-    ) -> None:
-        public = session_id(sub.session)
-        head = self.core.committed_cursor
-        position = head if since is None else since
-        while position < head:
-            batch, position = await self._replay(user, public, position, head, REPLAY_CHUNK)
-            if not self._session_open(sub.session):
-                return
-            if batch:
-                await send(batch)
-                self.core.note_delivered(user, batch)
-        # No timeout per wait: the hub's keep-alive ticks (None) wake every stream.
-        while True:
-            try:
-                received = await sub.take()
-            except trio.EndOfChannel:
-                return
-            if not self._session_open(sub.session):
-                return
-            batch = self._fresh(user, public, received, head)
-            if batch:
-                await send(batch)
-                self.core.note_delivered(user, batch)
-            elif None in received:
-                await send(None)
+        send_now: Callable[[list[Event] | None], SentNow],
+        item: Item,
+    ) -> bool:
+        """What the stream's loop does with one item, done by the publisher while the loop
+        waits for one; False (nothing sent) hands the item to the loop instead."""
+        if not self._session_open(sub.session):
+            return False  # the loop ends the stream
+        if item is None:
+            batch = None
+        else:
+            batch = self._fresh(user, public, [item], head)
+            if not batch:
+                return True  # not for this reader, or sent by replay: the loop skips it too
+        sent = send_now(batch)
+        if sent is SentNow.NOT_SENT:
+            return False
+        if batch is not None:
+            self.core.note_delivered(user, batch)
+        if sent is SentNow.OWED:
+            sub.put(None)  # the loop wakes, and its next write (a keep-alive) pays the debt
+        return True
 
     def _fresh(
         self, user: User, session: str, received: list[Event | None], head: int
