@@ -146,3 +146,10 @@ def test_a_port_in_use_is_one_clear_line(tmp_path):
     (line,) = [line for line in result.stderr.splitlines() if "cannot start" in line]
     assert "address" in line.lower() and "in use" in line.lower(), line
     assert "ExceptionGroup" not in result.stderr and "sub-exception" not in line
+
+
+def test_the_embedded_server_does_not_load_the_redis_client():
+    # coredis costs ~14 MiB and 0.2 s at start (issue 17's cold-start memory target): only a
+    # server started with --store redis://... imports it.
+    code = "import sys, trio_chat.cli, trio_chat.app; assert 'coredis' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])

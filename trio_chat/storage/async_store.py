@@ -149,6 +149,11 @@ class ServiceStore:
         moment ago). A store of one process has nothing to catch up with."""
         return False
 
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """What the store does alongside the server (following other processes); nothing for
+        a store of one process."""
+        task_status.started()
+
     def writing(self) -> AbstractAsyncContextManager[None]:
         """Hold around a write: from before the state is read to change it until the commit
         is done. Many tasks of this process may hold it at once."""
