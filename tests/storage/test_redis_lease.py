@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from trio_chat.storage import redis_store
+from trio_chat.storage import Batch, redis_store
 from trio_chat.storage.redis_store import RedisStore
 
 
@@ -35,3 +35,18 @@ async def test_a_writer_that_enters_again_is_not_stopped_by_its_own_hand_over(
             assert not store._held  # given back to whoever asked
             async with store.writing():  # and taken again
                 pass
+
+
+async def test_a_request_for_the_lease_is_not_forgotten_by_the_next_commit(redis_url: str) -> None:
+    # Another process's request reaches the holder twice: the watcher pops it from the
+    # holder's list, and a commit's answer says whether the list is non-empty. The next
+    # commit's answer (the list now empty) once cleared what the watcher had learnt, so the
+    # holder kept the lease under load for up to a second (seen in the bench: 1 s stalls).
+    async with RedisStore.open(redis_url) as store, trio.open_nursery() as nursery:
+        await nursery.start(store.run_writer)
+        async with store.writing():
+            store._wanted = True  # as the watcher sets it
+            await store.commit(Batch(heads={"general": 1}, cursor=1))
+            assert store._wanted
+        assert not store._held  # and so it was given back when the writers were done
+        nursery.cancel_scope.cancel()

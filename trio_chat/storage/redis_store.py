@@ -97,6 +97,10 @@ _WAKE = PREFIX + "lease-free"  # a waiter for the lease is woken through this li
 # A process that finds the lease taken pushes to the holder's own list (``wanted:<origin>``):
 # the holder gives the lease back as soon as it is idle, or after MAX_HOLD if it is not.
 _WANTED = PREFIX + "wanted:"
+# The next turn: the first process to find the lease taken has it reserved (for 200 ms,
+# renewed while it keeps trying), so the holder that gives the lease back cannot take it
+# again first -- it did, over and over, and a waiter starved for up to a second.
+_NEXT = PREFIX + "lease-next"
 _HASH_KEY = {name: PREFIX + name for name in HASHES}
 
 # ops: [[0, hash index, field, value or null (delete)], [1, field, number] (meta, only up)]
@@ -124,9 +128,16 @@ return {v, redis.call('EXISTS', KEYS[#KEYS])}  -- the last key: this process's w
 """
 
 _ACQUIRE = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+local turn = redis.call('GET', KEYS[4])
+if (not turn or turn == ARGV[4]) and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('DEL', KEYS[3])
+  if turn then redis.call('DEL', KEYS[4]) end
   return tonumber(redis.call('HGET', KEYS[2], 'version') or '0')
+end
+if not turn then
+  redis.call('SET', KEYS[4], ARGV[4], 'PX', 200)
+elseif turn == ARGV[4] then
+  redis.call('PEXPIRE', KEYS[4], 200)
 end
 local holder = redis.call('GET', KEYS[1])
 if holder then
@@ -247,6 +258,8 @@ class RedisStore(ServiceStore):
     def __init__(self, redis: coredis.Redis[bytes], *, cache_bytes: int = 32 * 1024 * 1024):
         super().__init__(cache_bytes=cache_bytes)
         self._redis = redis
+        # Blocking reads go through clients of their own (see ``open``).
+        self._follow_redis = self._watch_redis = self._wait_redis = redis
         self._commit = redis.register_script(_COMMIT)
         self._acquire = redis.register_script(_ACQUIRE)
         self._release = redis.register_script(_RELEASE)
@@ -281,10 +294,20 @@ class RedisStore(ServiceStore):
         cls, url: str, *, allow_unsafe: bool = False, cache_bytes: int = 32 * 1024 * 1024
     ) -> AsyncIterator[RedisStore]:
         try:
-            async with client(url) as redis:
+            # A client (so a connection) of its own for each blocking read: coredis sends the
+            # commands of one client down shared connections, and a commit queued behind a
+            # BLPOP waited out its timeout (seen as 1.6 s stalls under two processes).
+            async with (
+                client(url) as redis,
+                client(url) as follow,
+                client(url) as watch,
+                client(url) as wait,
+            ):
                 await check_durable(redis, url, allow_unsafe=allow_unsafe)
                 await check_schema(redis, url)
-                yield cls(redis, cache_bytes=cache_bytes)
+                store = cls(redis, cache_bytes=cache_bytes)
+                store._follow_redis, store._watch_redis, store._wait_redis = follow, watch, wait
+                yield store
         except _REDIS_ERRORS as exc:
             raise RedisStoreError(f"cannot use {url} as the store: {exc}") from exc
 
@@ -384,8 +407,8 @@ class RedisStore(ServiceStore):
             try:
                 version = int(
                     await self._acquire(
-                        keys=[_LEASE, _META, self._wanted_key],
-                        args=[token, LEASE_TTL_MS, _WANTED],
+                        keys=[_LEASE, _META, self._wanted_key, _NEXT],
+                        args=[token, LEASE_TTL_MS, _WANTED, self.origin],
                     )
                 )
             except _REDIS_ERRORS as exc:
@@ -450,7 +473,7 @@ class RedisStore(ServiceStore):
                 await self._wait_change()
                 continue
             try:
-                asked = await self._redis.blpop([self._wanted_key], timeout=1)
+                asked = await self._watch_redis.blpop([self._wanted_key], timeout=1)
             except _REDIS_ERRORS as exc:
                 log.warning("cannot watch for processes waiting for the lease: %r", exc)
                 await _sleep(1)
@@ -485,7 +508,7 @@ class RedisStore(ServiceStore):
         whatever clock the service runs on (tests run it on a mock clock that only moves
         when told)."""
         try:
-            await self._redis.blpop([_WAKE], timeout=LEASE_WAIT)
+            await self._wait_redis.blpop([_WAKE], timeout=LEASE_WAIT)
         except _REDIS_ERRORS as exc:
             raise errors.StorageUnavailable("storage is unavailable; try again later") from exc
 
@@ -524,7 +547,7 @@ class RedisStore(ServiceStore):
             self._pulse()
         version, wanted = answer
         self.applied = max(self.applied, int(version))
-        self._wanted = bool(wanted)
+        self._wanted = self._wanted or bool(wanted)  # reset only when the lease is taken
 
     def _lost(self, exc: BaseException) -> None:
         self._fail(
@@ -548,7 +571,7 @@ class RedisStore(ServiceStore):
         """Apply other processes' batches as they are logged."""
         while True:
             try:
-                found = await self._redis.xread(
+                found = await self._follow_redis.xread(
                     {_LOG: f"{self.applied}-0"}, count=1000, block=TAIL_BLOCK_MS
                 )
             except _REDIS_ERRORS as exc:
