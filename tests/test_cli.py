@@ -153,3 +153,21 @@ def test_the_embedded_server_does_not_load_the_redis_client():
     # server started with --store redis://... imports it.
     code = "import sys, trio_chat.cli, trio_chat.app; assert 'coredis' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+def test_an_unreachable_redis_is_one_line_and_exit_1(tmp_path):
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = f"redis://127.0.0.1:{port}/0"
+    serve = ["serve", "--port", "0", "--data-dir", str(tmp_path), "--store", store]
+    result = subprocess.run(
+        [sys.executable, "-m", "trio_chat", *serve],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=Path(__file__).parents[1],
+    )
+    assert result.returncode == 1
+    assert f"cannot use redis://127.0.0.1:{port}/0 as the store" in result.stderr
+    assert "Traceback" not in result.stderr

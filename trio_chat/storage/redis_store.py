@@ -293,23 +293,23 @@ class RedisStore(ServiceStore):
     async def open(
         cls, url: str, *, allow_unsafe: bool = False, cache_bytes: int = 32 * 1024 * 1024
     ) -> AsyncIterator[RedisStore]:
-        try:
-            # A client (so a connection) of its own for each blocking read: coredis sends the
-            # commands of one client down shared connections, and a commit queued behind a
-            # BLPOP waited out its timeout (seen as 1.6 s stalls under two processes).
-            async with (
-                client(url) as redis,
-                client(url) as follow,
-                client(url) as watch,
-                client(url) as wait,
-            ):
+        # A client (so a connection) of its own for each blocking read: coredis sends the
+        # commands of one client down shared connections, and a commit queued behind a BLPOP
+        # waited out its timeout (seen as 1.6 s stalls under two processes).
+        async with (
+            client(url) as redis,
+            client(url) as follow,
+            client(url) as watch,
+            client(url) as wait,
+        ):
+            try:
                 await check_durable(redis, url, allow_unsafe=allow_unsafe)
                 await check_schema(redis, url)
-                store = cls(redis, cache_bytes=cache_bytes)
-                store._follow_redis, store._watch_redis, store._wait_redis = follow, watch, wait
-                yield store
-        except _REDIS_ERRORS as exc:
-            raise RedisStoreError(f"cannot use {url} as the store: {exc}") from exc
+            except _REDIS_ERRORS as exc:  # only here: later ones are the server's to report
+                raise RedisStoreError(f"cannot use {url} as the store: {exc}") from exc
+            store = cls(redis, cache_bytes=cache_bytes)
+            store._follow_redis, store._watch_redis, store._wait_redis = follow, watch, wait
+            yield store
 
     async def load(self) -> Snapshot:
         """Everything small, as of one version (read while holding the lease)."""
