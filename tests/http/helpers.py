@@ -12,6 +12,20 @@ from trio_chat.errors import Banned
 from trio_chat.http import HTTPServer, Request, Response, Route, Router
 
 
+class BareLifecycle:
+    """What a connection asks of its server, for one run alone in a test: the server is not
+    shutting down, has no hang-up watch, and ignores the connection going idle or busy."""
+
+    shutting_down = False
+    hangups = None
+
+    def idle(self, scope: trio.CancelScope) -> None:
+        pass
+
+    def busy(self, scope: trio.CancelScope) -> None:
+        pass
+
+
 async def echo(request: Request) -> Response:
     return Response.json(200, {"path": request.path, "body": request.body.decode()})
 

@@ -13,22 +13,13 @@ from trio_chat.config import Config
 from trio_chat.http import Response, Router, connection
 from trio_chat.http.connection import HTTPConnection
 
-
-class _Lifecycle:
-    shutting_down = False
-    hangups = None
-
-    def idle(self, scope: Any) -> None:
-        pass
-
-    def busy(self, scope: Any) -> None:
-        pass
+from .helpers import BareLifecycle
 
 
 def _connection_after(request: bytes) -> HTTPConnection:
     """A connection whose h11 has received ``request`` whole, as the loop leaves it."""
     stream, _ = trio.testing.memory_stream_pair()
-    conn = HTTPConnection(stream, Router(), Config(), _Lifecycle())
+    conn = HTTPConnection(stream, Router(), Config(), BareLifecycle())
     conn.conn.receive_data(request)
     while True:
         event = conn.conn.next_event()
@@ -154,7 +145,7 @@ def test_everything_else_is_h11s(request_bytes, response, monkeypatch) -> None:
 
 def test_shutdown_answers_go_through_h11_and_close(monkeypatch) -> None:
     conn = _connection_after(GET)
-    monkeypatch.setattr(_Lifecycle, "shutting_down", True)
+    monkeypatch.setattr(BareLifecycle, "shutting_down", True)
     data = conn._whole_answer(Response.json(200, {}))
     assert b"\r\nconnection: close\r\n" in data
     assert conn.conn.our_state is h11.MUST_CLOSE

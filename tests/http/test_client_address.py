@@ -7,7 +7,7 @@ import json
 import trio
 import trio.testing
 
-from tests.http.helpers import read_responses, start
+from tests.http.helpers import BareLifecycle, read_responses, start
 from trio_chat.config import Config
 from trio_chat.http import Request, Response, Route, Router
 from trio_chat.http.connection import HTTPConnection
@@ -34,19 +34,10 @@ async def test_every_request_carries_the_peers_address(nursery):
 
 
 async def test_a_stream_that_is_not_a_socket_has_no_address():
-    class Lifecycle:
-        shutting_down = False
-        hangups = None
-
-        def idle(self, scope: trio.CancelScope) -> None:
-            pass
-
-        def busy(self, scope: trio.CancelScope) -> None:
-            pass
 
     server_end, client_end = trio.testing.memory_stream_pair()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(HTTPConnection(server_end, router(), Config(), Lifecycle()).run)
+        nursery.start_soon(HTTPConnection(server_end, router(), Config(), BareLifecycle()).run)
         await client_end.send_all(b"GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         data = b""
         while chunk := await client_end.receive_some():

@@ -11,6 +11,7 @@ import trio
 import trio.testing
 
 from tests.http.helpers import (
+    BareLifecycle,
     make_router,
     post,
     read_responses,
@@ -199,22 +200,12 @@ async def test_a_stream_whose_peer_stops_reading_is_cut_off(mock_clock):
     config = Config(stream_send_timeout=30)
     server_end, client_end = trio.testing.lockstep_stream_pair()  # a write waits for a read
 
-    class Idle:
-        shutting_down = False
-        hangups = None
-
-        def idle(self, scope: trio.CancelScope) -> None:
-            pass
-
-        def busy(self, scope: trio.CancelScope) -> None:
-            pass
-
     from trio_chat.http.connection import HTTPConnection
 
     done = trio.Event()
 
     async def serve() -> None:
-        await HTTPConnection(server_end, router, config, Idle()).run()
+        await HTTPConnection(server_end, router, config, BareLifecycle()).run()
         done.set()
 
     async with trio.open_nursery() as nursery:

@@ -9,7 +9,14 @@ import logging
 import trio
 import trio.testing
 
-from tests.http.helpers import all_tasks, connection_tasks, read_responses, running, start
+from tests.http.helpers import (
+    BareLifecycle,
+    all_tasks,
+    connection_tasks,
+    read_responses,
+    running,
+    start,
+)
 from trio_chat.config import Config
 from trio_chat.http import Request, Response, Route, Router
 
@@ -124,19 +131,9 @@ async def test_without_a_hang_up_watch_a_long_poll_watches_with_a_task_of_its_ow
     # Not a socket (or not Linux): the request's own task reads until the client leaves.
     from trio_chat.http.connection import HTTPConnection
 
-    class Lifecycle:
-        shutting_down = False
-        hangups = None
-
-        def idle(self, scope: trio.CancelScope) -> None:
-            pass
-
-        def busy(self, scope: trio.CancelScope) -> None:
-            pass
-
     handlers = Handlers()
     server_end, client_end = trio.testing.memory_stream_pair()
-    connection = HTTPConnection(server_end, handlers.router(), Config(), Lifecycle())
+    connection = HTTPConnection(server_end, handlers.router(), Config(), BareLifecycle())
     async with trio.open_nursery() as nursery:
         nursery.start_soon(connection.run)
         await client_end.send_all(b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n")
