@@ -308,7 +308,7 @@ def profile_fanout(
     argv = [PYTHON, "-m", "bench.loadgen", "--port", str(server.wait_port())]
     argv += ["--server-pid", str(server.pid), "--tokens", str(tokens_path), "fanout"]
     argv += ["--streams", str(streams), "--messages", str(messages)]
-    argv += ["--interval", str(interval), "--sender-token", sender]
+    argv += ["--interval", str(interval), f"--sender-token={sender}"]
     load = subprocess.Popen(
         pinned(LOAD_CPU, argv, pin=True),
         cwd=REPO,

@@ -490,17 +490,15 @@ def send(s: Settings) -> ScenarioResult:
 # --------------------------------------------------------------------------- 2. fan-out
 
 
+def _fanout_command(size: FanoutSize) -> tuple[list[str], float]:
+    """The load generator's fan-out arguments for ``size``, and how long to give it."""
+    args = ["fanout", "--streams", str(size.streams), "--messages", str(size.messages)]
+    args += ["--interval", str(size.interval)]
+    return args, size.messages * size.interval + 300
+
+
 def _fanout_size(s: Settings, size: FanoutSize, result: ScenarioResult) -> None:
-    args = [
-        "fanout",
-        "--streams",
-        str(size.streams),
-        "--messages",
-        str(size.messages),
-        "--interval",
-        str(size.interval),
-    ]
-    timeout = size.messages * size.interval + 300
+    args, timeout = _fanout_command(size)
     options: list[str] = list(NO_RATE_LIMIT)
     if size.streams + 1 > DEFAULT_MAX_CONNECTIONS:
         # The streams and the sender's connection: one more than the default allows.
@@ -525,7 +523,7 @@ def _fanout_size(s: Settings, size: FanoutSize, result: ScenarioResult) -> None:
             with _tokens_file(tokens) as tokens_path:
                 out = run_loadgen(
                     server.wait_port(),
-                    [*args, "--sender-token", sender],
+                    [*args, f"--sender-token={sender}"],
                     server_pid=server.pid,
                     tokens_file=tokens_path,
                     pin=s.pin,
@@ -1087,16 +1085,7 @@ def _redis_fanout(s: Settings, result: ScenarioResult) -> dict[str, Any]:
     """Fan-out across processes: every stream on process B, the sender on process A; the
     embedded store's single process (streams and sender on it) as the reference."""
     size = s.redis_fanout
-    args = [
-        "fanout",
-        "--streams",
-        str(size.streams),
-        "--messages",
-        str(size.messages),
-        "--interval",
-        str(size.interval),
-    ]
-    timeout = size.messages * size.interval + 300
+    args, timeout = _fanout_command(size)
 
     def one(redis: bool) -> dict[str, Any]:
         with _data_dir() as data, contextlib.ExitStack() as stack:
@@ -1119,8 +1108,7 @@ def _redis_fanout(s: Settings, result: ScenarioResult) -> dict[str, Any]:
                     stream_side.wait_port(),
                     [
                         *args,
-                        "--sender-token",
-                        sender,
+                        f"--sender-token={sender}",
                         "--sender-port",
                         str(sender_side.wait_port()),
                     ],
