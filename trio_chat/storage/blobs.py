@@ -43,14 +43,15 @@ class BlobStore:
             temp.unlink()  # the same bytes are already kept
         else:
             os.replace(temp, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
         return final
 
     def delete(self, sha256: str) -> None:
         self.path(sha256).unlink(missing_ok=True)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or creation in ``directory`` durable (the store's file, a blob)."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)

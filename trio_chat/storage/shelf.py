@@ -49,6 +49,7 @@ from trio_chat.domain.schedule import Scheduled
 from trio_chat.domain.state import UserState
 from trio_chat.storage import records
 from trio_chat.storage.base import Batch, Snapshot
+from trio_chat.storage.blobs import fsync_dir
 from trio_chat.storage.sqlite_mapping import SqliteMapping, connect
 
 log = logging.getLogger("trio_chat.storage")
@@ -378,12 +379,4 @@ def _create(path: Path) -> None:
             shelf.close()
         shelves.conn.close()
     os.replace(aside, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)
