@@ -72,7 +72,6 @@ MAX_HOLD = 0.05  # seconds one process may keep the lease while others may be wa
 # While another process holds the lease: wait this long at most for its release (a release
 # wakes one waiter at once), then try again.
 LEASE_WAIT = 0.05
-YIELD_PAUSE = 0.002  # after giving the lease up for others, wait this long before taking it
 LOG_KEPT = 20_000  # change-log entries kept, ~1 KB each (a process further behind restarts)
 TAIL_BLOCK_MS = 1000
 
@@ -274,7 +273,6 @@ class RedisStore(ServiceStore):
         self._held_since = 0.0
         self._changed = trio.Event()
         self._writers = 0
-        self._yielded_at = 0.0
         self._wanted = False  # another process asked for the lease since we took it
         self._wanted_key = _WANTED + self.origin
         self._commit_keys = [*KEYS, self._wanted_key]
@@ -388,21 +386,16 @@ class RedisStore(ServiceStore):
             if self._writers or not self._held:
                 return
             self._held = False
-            yielded, self._closing = self._closing, False
+            self._closing = False
             try:
                 await self._release(keys=[_LEASE, _WAKE], args=[self._token])
             except Exception as exc:  # also a connection that shutdown's cancellation broke
                 log.warning("could not give the write lease back (it will expire): %r", exc)
-            if yielded:
-                self._yielded_at = time.monotonic()
             self._pulse()
 
     async def _take_lease(self) -> None:
         self._holdings += 1
         token = f"{self.origin}:{self._holdings}"
-        if time.monotonic() - self._yielded_at < YIELD_PAUSE:
-            # We gave it back for others waiting: let them take a turn before ours.
-            await _sleep(YIELD_PAUSE)
         while True:
             try:
                 version = int(
