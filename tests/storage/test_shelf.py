@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import shelve
 import signal
 import sqlite3
 import subprocess
@@ -19,7 +20,7 @@ from trio_chat.domain import moderation, ratelimit
 from trio_chat.domain.models import Event, EventType, Message, Session, User, message_id
 from trio_chat.domain.state import UserState
 from trio_chat.storage import AsyncStore, Batch, ShelfStore, records
-from trio_chat.storage.shelf import FILENAME
+from trio_chat.storage.shelf import FILENAME, PICKLE_PROTOCOL
 
 
 def message(cursor: int, seq: int, chat: str = "general", text: str = "hi") -> Event:
@@ -104,6 +105,42 @@ def test_a_batch_is_written_whole_or_not_at_all(tmp_path: Path, monkeypatch) -> 
     snap = store.load()
     assert (snap.users, snap.sessions, snap.cursor) == ({}, {}, 0)
     assert store.read_events([1, 2]) == [None, None]
+    store.close()
+
+
+def test_a_commit_writes_the_bytes_shelve_writes(tmp_path: Path) -> None:
+    """A commit writes each table's rows at once (put_many), not through ``Shelf.__setitem__``:
+    the stored bytes must still be what ``__setitem__`` stores, or older readers and
+    ``shelve`` itself could not read them."""
+    store = ShelfStore(tmp_path)
+    store.write(full_batch())
+    store.close()
+    conn = sqlite3.connect(tmp_path / FILENAME)
+    rows = 0
+    for table in ("users", "sessions", "user_states", "events", "chat_index", "meta"):
+        for key, value in conn.execute(f"SELECT key, value FROM {table}"):
+            plain: dict[bytes, bytes] = {}
+            shelf = shelve.Shelf(plain, protocol=PICKLE_PROTOCOL)  # type: ignore[arg-type]
+            shelf[key.decode("utf-8")] = pickle.loads(value)
+            assert plain == {key: value}, table
+            rows += 1
+    conn.close()
+    assert rows == 12  # 1 user, 1 session, 1 state, 3 events, 2 index, cursor, 2 heads, schema
+
+
+def test_expired_messages_leave_every_table(tmp_path: Path) -> None:
+    store = ShelfStore(tmp_path)
+    store.write(full_batch())
+    store.write(
+        Batch(
+            drop_events={1, 2, 99},
+            drop_index={("general", 1), ("general", 7)},
+            floors={"general": 1},
+        )
+    )
+    assert store.read_events([1, 2, 3]) == [None, None, full_batch().events[3]]
+    assert store.read_chat_index("general", [1]) == [None]
+    assert store.read_chat_index("dm:alice:bob", [1]) == [2]  # not dropped
     store.close()
 
 

@@ -37,7 +37,7 @@ import os
 import pickle
 import shelve
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,7 @@ TABLES = (
 # The tables every store has had since schema 1; newer ones are added when a store is opened.
 FIRST_TABLES = TABLES[:6]
 PICKLE_PROTOCOL = 5
+KEYS = "utf-8"  # how keys are encoded (shelve's default)
 # Schema 1 stores may hold the damage of a bug (a comment moved its chat's head back to the
 # commented message): they are repaired once, on the first start that reads them. Schema 2
 # to 5 lack tables that opening adds.
@@ -93,13 +94,37 @@ def _chat_key(chat: str, seq: int) -> str:
     return f"{chat}/{seq}"
 
 
-def _put(shelf: shelve.Shelf[Any], changes: Mapping[str, object]) -> None:
-    """Store each record of ``changes`` under its key; None deletes the key."""
-    for key, record in changes.items():
-        if record is None:
-            shelf.pop(key, None)
-        else:
-            shelf[key] = records.dump(record)
+class _Shelf(shelve.Shelf[Any]):
+    """A ``shelve.Shelf`` on a ``SqliteMapping`` that also writes many keys at once.
+
+    A commit writes dozens of rows per table under load; one ``executemany`` per table,
+    with the values pickled as ``Shelf.__setitem__`` pickles them (the same bytes), costs
+    about a third less than a ``__setitem__`` (a ``BytesIO`` and a ``Pickler``) and an
+    ``execute`` per row."""
+
+    def __init__(self, mapping: SqliteMapping) -> None:
+        super().__init__(mapping, protocol=PICKLE_PROTOCOL, writeback=False, keyencoding=KEYS)
+        self.mapping = mapping
+
+    def put_many(self, values: Mapping[str, object]) -> None:
+        """Store each value under its key (values as ``records.dump`` made them)."""
+        if values:
+            self.mapping.put_many(
+                (key.encode(KEYS), pickle.dumps(value, PICKLE_PROTOCOL))
+                for key, value in values.items()
+            )
+
+    def discard_many(self, keys: Iterable[str]) -> None:
+        self.mapping.discard_many(key.encode(KEYS) for key in keys)
+
+    def put_records(self, changes: Mapping[str, object]) -> None:
+        """Store each record of ``changes`` under its key; None deletes the key."""
+        if not changes:
+            return
+        self.put_many(
+            {key: records.dump(record) for key, record in changes.items() if record is not None}
+        )
+        self.discard_many([key for key, record in changes.items() if record is None])
 
 
 class _Shelves:
@@ -111,12 +136,9 @@ class _Shelves:
         if create:
             for mapping in self.mappings.values():
                 mapping.create()
-        self.shelves: dict[str, shelve.Shelf[Any]] = {
-            t: shelve.Shelf(m, protocol=PICKLE_PROTOCOL, writeback=False)
-            for t, m in self.mappings.items()
-        }
+        self.shelves = {t: _Shelf(m) for t, m in self.mappings.items()}
 
-    def __getitem__(self, table: str) -> shelve.Shelf[Any]:
+    def __getitem__(self, table: str) -> _Shelf:
         return self.shelves[table]
 
 
@@ -232,15 +254,15 @@ class ShelfStore:
                 ("scheduled", batch.scheduled),
                 ("client_ids", batch.client_requests),
             ):
-                _put(w[table], changes)
-            for cursor, event in batch.events.items():
-                events[str(cursor)] = records.dump(event)
-            for (chat, seq), cursor in batch.chat_index.items():
-                index[_chat_key(chat, seq)] = cursor
-            for cursor in batch.drop_events:
-                events.pop(str(cursor), None)
-            for chat, seq in batch.drop_index:
-                index.pop(_chat_key(chat, seq), None)
+                w[table].put_records(changes)
+            events.put_records({str(cursor): event for cursor, event in batch.events.items()})
+            index.put_many(
+                {_chat_key(chat, seq): cursor for (chat, seq), cursor in batch.chat_index.items()}
+            )
+            if batch.drop_events:
+                events.discard_many([str(cursor) for cursor in batch.drop_events])
+            if batch.drop_index:
+                index.discard_many([_chat_key(chat, seq) for chat, seq in batch.drop_index])
             for chat, floor in batch.floors.items():
                 if floor > meta.get(f"floor/{chat}", 0):
                     meta[f"floor/{chat}"] = floor

@@ -9,7 +9,7 @@ mappings share one connection, so one transaction can span every table.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 
 
 def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
@@ -63,6 +63,14 @@ class SqliteMapping(MutableMapping[bytes, bytes]):
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
         self._conn.execute(self._put, (key, value))
+
+    def put_many(self, items: Iterable[tuple[bytes, bytes]]) -> None:
+        """Several (key, value) writes in one statement run (a commit's rows of a table)."""
+        self._conn.executemany(self._put, items)
+
+    def discard_many(self, keys: Iterable[bytes]) -> None:
+        """Delete each key; a key that is not there is no error."""
+        self._conn.executemany(self._del, ((key,) for key in keys))
 
     def __delitem__(self, key: bytes) -> None:
         if self._conn.execute(self._del, (key,)).rowcount == 0:
