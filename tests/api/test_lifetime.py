@@ -12,6 +12,7 @@ import trio
 import trio.testing
 
 from tests.conftest import register, start_server
+from tests.sse_client import open_events
 from trio_chat.clock import TrioClock, format_ms
 from trio_chat.domain.lifetime import STEPS, Delivered
 
@@ -130,4 +131,46 @@ async def test_expired_for_everyone_it_leaves_the_disk(mock_clock, nursery, conf
         assert [m["text"] for m in (await bob.get("/messages")).json()["messages"]] == [
             "still here"
         ]
+    await server.stop()
+
+
+async def test_a_messages_comments_expire_with_it_live_and_on_replay(mock_clock, nursery, config):
+    config = attrs.evolve(config, message_ttl=TTL)
+    clock = TrioClock(wall_start=WALL)
+    server = await start_server(nursery, config, clock)
+    hub = server.service.hub
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        alice, bob, carol = [await register(client, n) for n in ("alice", "bob", "carol")]
+        for user in (alice, bob, carol):
+            await user.post("/connect")
+        old = await alice.send("old news")
+        await bob.post("/connect")  # delivered to bob now; carol has not read it
+        mock_clock.jump(TTL + SLICE)  # expired for bob (and for alice, its author)
+        await settle(server)
+        start = str(server.service.committed_cursor)
+
+        async with (
+            open_events(server.host, server.port, bob.token) as bob_stream,
+            open_events(server.host, server.port, carol.token) as carol_stream,
+        ):
+            while hub.subscriber_count < 2:  # both listen before the comment is made
+                await settle(server)
+            said = await carol.post("/comment", {"message_id": old["id"], "text": "still?"})
+            assert said.status_code == 201
+            await alice.send("new")
+            # Carol, for whom the message lives, gets the comment; bob only what came next.
+            carol_got = await carol_stream.read(2)
+            assert [e["type"] for e in carol_got] == ["comment", "message"]
+            assert carol_got[0]["comment"]["text"] == "still?"
+            (bob_got,) = await bob_stream.read(1)
+            assert bob_got["type"] == "message" and bob_got["message"]["text"] == "new"
+
+        # Resuming from before the comment: the same for bob, on both kinds of replay.
+        replay = (await bob.get("/updates", params={"since": start, "timeout": "0"})).json()
+        assert [e["type"] for e in replay["events"]] == ["message"]
+        async with open_events(server.host, server.port, bob.token, since=start) as resumed:
+            (again,) = await resumed.read(1)
+            assert again["message"]["text"] == "new"
+        replay = (await carol.get("/updates", params={"since": start, "timeout": "0"})).json()
+        assert [e["type"] for e in replay["events"]] == ["comment", "message"]
     await server.stop()

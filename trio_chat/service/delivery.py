@@ -9,7 +9,7 @@ import attrs
 import trio
 
 from trio_chat import errors
-from trio_chat.domain.models import Event, User, session_id
+from trio_chat.domain.models import Event, EventType, User, parse_message_id, session_id
 from trio_chat.service.core import Core
 from trio_chat.service.live import Item, SentNow, Subscriber
 
@@ -84,6 +84,7 @@ class Delivery:
                             found = self._fresh(user, public, await sub.take(), head)
                         except trio.EndOfChannel:
                             break
+                        found = await self._without_expired_comments(user, found)
             if not self._session_open(session):
                 raise errors.Unauthorized("this session has ended")
             if found:
@@ -132,7 +133,9 @@ class Delivery:
                     break
                 if not self._session_open(sub.session):
                     break
-                batch = self._fresh(user, public, received, head)
+                batch = await self._without_expired_comments(
+                    user, self._fresh(user, public, received, head)
+                )
                 if batch:
                     await send(batch)
                     self.core.note_delivered(user, batch)
@@ -160,6 +163,12 @@ class Delivery:
             batch = self._fresh(user, public, [item], head)
             if not batch:
                 return True  # not for this reader, or sent by replay: the loop skips it too
+            if batch[0].type is EventType.COMMENT:
+                lives = self._comment_lives(user, batch[0])
+                if lives is None:
+                    return False  # whether its message lives for this reader takes a read
+                if not lives:
+                    return True  # expired for this reader: the loop would skip it too
         sent = send_now(batch)
         if sent is SentNow.NOT_SENT:
             return False
@@ -203,4 +212,38 @@ class Delivery:
                 found.append(event)
                 if len(found) >= limit:
                     break
-        return found, position
+        return await self._without_expired_comments(user, found), position
+
+    def _comment_lives(self, user: User, event: Event) -> bool | None:
+        """Whether a comment event's message lives for ``user``, from the store's cache;
+        None if the message is not in it (the loop then reads it)."""
+        cursor = None if event.comment is None else parse_message_id(event.comment.message_id)
+        parent = None if cursor is None else self.core.store.cached_event(cursor)
+        if parent is None or parent.message is None:
+            return None
+        return self.state.alive(user.key, parent.message, self.core.now())
+
+    async def _without_expired_comments(self, user: User, events: list[Event]) -> list[Event]:
+        """``events`` less the comments on messages that have expired for ``user`` (or left
+        the disk): a message's comments live and go with it, for each reader."""
+        parents = {
+            cursor
+            for e in events
+            if e.type is EventType.COMMENT
+            and e.comment is not None
+            and (cursor := parse_message_id(e.comment.message_id)) is not None
+        }
+        if not parents:
+            return events
+        ordered = sorted(parents)
+        found = dict(zip(ordered, await self.core.store.events(ordered), strict=True))
+        now = self.core.now()
+
+        def lives(event: Event) -> bool:
+            if event.type is not EventType.COMMENT or event.comment is None:
+                return True
+            parent = found.get(parse_message_id(event.comment.message_id) or 0)
+            message = None if parent is None else parent.message
+            return message is not None and self.state.alive(user.key, message, now)
+
+        return [e for e in events if lives(e)]

@@ -255,6 +255,10 @@ class ServiceStore:
             ]
         return found
 
+    def cached_event(self, cursor: int) -> Event | None:
+        """The event at ``cursor`` if the cache holds it (no read); None if it does not."""
+        return self._events.get(cursor)
+
     async def chat_cursors(self, chat: str, seqs: Sequence[int]) -> list[int | None]:
         found: list[int | None] = [self._index.get((chat, s)) for s in seqs]
         missing = [s for s, c in zip(seqs, found, strict=True) if c is None]
