@@ -317,6 +317,15 @@ class ApiClient:
         response = await self._request("POST", path, json_body=body)
         return self._field(response, "link", Link)
 
+    async def links(self, room_id: str) -> list[Link]:
+        """The room's live invite links (for its owner), without their tokens."""
+        response = await self._request("GET", f"/rooms/{_segment(room_id)}/links")
+        return self._field(response, "links", list[Link])
+
+    async def revoke_link(self, room_id: str, link_id: str) -> None:
+        """Stop an invite link: whoever holds it can no longer ask to join with it."""
+        await self._request("DELETE", f"/rooms/{_segment(room_id)}/links/{_segment(link_id)}")
+
     async def join(self, token_or_url: str) -> JoinRequested:
         """Ask to join a room through an invite link (its token or the whole URL)."""
         response = await self._request("POST", "/join", json_body={"token": token_or_url})

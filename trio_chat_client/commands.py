@@ -31,6 +31,7 @@ __all__ = [
     "Join",
     "Kick",
     "Leave",
+    "ListLinks",
     "ListRooms",
     "ListScheduled",
     "ListUsers",
@@ -42,6 +43,7 @@ __all__ = [
     "Report",
     "Requests",
     "Revoke",
+    "RevokeLink",
     "RoomInfo",
     "Say",
     "ScheduleAt",
@@ -158,6 +160,16 @@ class MakeLink:
 
 
 @attrs.frozen
+class ListLinks:
+    pass
+
+
+@attrs.frozen
+class RevokeLink:
+    ref: str  # a link's id as /links shows it, or the start of one
+
+
+@attrs.frozen
 class Join:
     token: str  # a link's token, or the whole URL
 
@@ -247,6 +259,8 @@ Command = (
     | DeleteRoom
     | Invite
     | MakeLink
+    | ListLinks
+    | RevokeLink
     | Join
     | Requests
     | Decide
@@ -279,6 +293,8 @@ rooms:
   /room                 the room in view: its owner and members
   /invite USER          add USER to the room in view (its owner only)
   /link [EXPIRY]        an invite link to the room in view, valid 7 days or EXPIRY (2d, 12h)
+  /links                the room's invite links still valid (its owner only)
+  /unlink ID            stop invite link ID (as /links shows it; a prefix will do)
   /join LINK            ask to join a room through its link (the URL or its token)
   /requests             who asks to join the room in view (its owner only)
   /approve USER         let USER in; /refuse USER turns them away
@@ -332,6 +348,8 @@ COMMAND_NAMES = (
     "/room",
     "/invite",
     "/link",
+    "/links",
+    "/unlink",
     "/join",
     "/requests",
     "/approve",
@@ -475,6 +493,13 @@ def _parse_new(name: str, rest: str) -> Command | None:
             return MakeLink(parse_duration(rest))
         except TimeError as exc:
             return Invalid(f"{exc} (usage: /link [EXPIRY])")
+    if name == "/links":
+        return Invalid("usage: /links (the room in view's invite links)") if rest else ListLinks()
+    if name == "/unlink":
+        ref, extra = _word(rest)
+        if not ref or extra:
+            return Invalid("usage: /unlink ID (a link's id, as /links shows it)")
+        return RevokeLink(ref)
     if name == "/join":
         token, extra = _word(rest)
         if not token or extra:

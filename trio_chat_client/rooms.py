@@ -23,9 +23,11 @@ from .commands import (
     Join,
     Kick,
     Leave,
+    ListLinks,
     ListRooms,
     MakeLink,
     Requests,
+    RevokeLink,
     RoomInfo,
     Switch,
 )
@@ -54,6 +56,8 @@ ROOM_COMMANDS = (
     DeleteRoom,
     Invite,
     MakeLink,
+    ListLinks,
+    RevokeLink,
     Join,
     Requests,
     Decide,
@@ -170,6 +174,10 @@ class RoomCommands:
             s.notice(f"deleted the room {name}; its members were told")
         elif isinstance(command, MakeLink):
             await self._link(room, command.expires_in)
+        elif isinstance(command, ListLinks):
+            await self._links(room)
+        elif isinstance(command, RevokeLink):
+            await self._unlink(room, command.ref)
         elif isinstance(command, Requests):
             details = await s.api.room(room.id)
             if details.requests is None:
@@ -278,6 +286,39 @@ class RoomCommands:
             "uses it (/join LINK) asks to join, and you decide:"
         )
         s.notice(f"  {clean(link.url or link.token or '')}")
+
+    async def _links(self, room: Conversation) -> None:
+        s = self.session
+        found = await s.api.links(room.id)
+        name = clean(room.title)
+        if not found:
+            s.notice(f"{name} has no invite link still valid; /link makes one")
+            return
+        now = s.now()
+        s.notice(f"invite links to {name} still valid ({len(found)}), soonest to end first:")
+        for link in sorted(found, key=lambda lk: lk.expires_at):
+            until = format_clock(link.expires_at, now, s.tz)
+            left = format_duration((link.expires_at - now).total_seconds())
+            uses = "" if link.uses_left is None else f", {link.uses_left} use(s) left"
+            s.notice(f"  {clean(link.id)}  valid until {until} (in {left}){uses}")
+        s.notice("/unlink ID stops one (the link itself is shown only once, when made)")
+
+    async def _unlink(self, room: Conversation, ref: str) -> None:
+        s = self.session
+        found = await s.api.links(room.id)
+        matches = [lk for lk in found if lk.id == ref] or [
+            lk for lk in found if lk.id.startswith(ref)
+        ]
+        if len(matches) != 1:
+            problem = "no invite link" if not matches else "more than one invite link"
+            s.error(f"{clean(room.title)} has {problem} matching {clean(ref)!r}; /links lists them")
+            return
+        (link,) = matches
+        await s.api.revoke_link(room.id, link.id)
+        s.notice(
+            f"stopped the invite link {clean(link.id)} to {clean(room.title)}: it lets nobody "
+            "ask to join any more"
+        )
 
     # -- events -----------------------------------------------------------------------------
 

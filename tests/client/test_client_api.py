@@ -390,6 +390,25 @@ async def test_rooms_calls_name_the_room_in_the_path_and_read_the_answers():
     assert fake.requests[4].url.raw_path == b"/rooms/room:5eb1/members/bob%20x"
 
 
+async def test_a_rooms_links_are_listed_and_one_is_revoked_by_id():
+    fake = FakeServer()
+    listed = [{"id": "lk1", "expires_at": T0, "uses_left": 3},
+              {"id": "lk2", "expires_at": T0, "uses_left": None}]  # fmt: skip
+    fake.on("GET", "/rooms/room:5eb1/links", httpx.Response(200, json={"links": listed}))
+    fake.on("DELETE", "/rooms/room:5eb1/links/lk 2", httpx.Response(204))
+    async with fake.client() as api:
+        links = await api.links("room:5eb1")
+        await api.revoke_link("room:5eb1", "lk 2")
+    assert [(lk.id, lk.uses_left, lk.token) for lk in links] == [
+        ("lk1", 3, None),
+        ("lk2", None, None),
+    ]
+    assert [(r.method, r.url.raw_path) for r in fake.requests] == [
+        ("GET", b"/rooms/room:5eb1/links"),
+        ("DELETE", b"/rooms/room:5eb1/links/lk%202"),
+    ]
+
+
 async def test_schedule_sends_the_time_with_its_offset_and_lists_and_cancels():
     fake = FakeServer()
     item = {"id": "q0281aeb96c384f2d", "send_at": "2026-11-30T07:00:00.000Z", "chat": "general",

@@ -16,6 +16,7 @@ from trio_chat_client.commands import (
     Join,
     Kick,
     Leave,
+    ListLinks,
     ListRooms,
     ListScheduled,
     ListUsers,
@@ -27,6 +28,7 @@ from trio_chat_client.commands import (
     Report,
     Requests,
     Revoke,
+    RevokeLink,
     RoomInfo,
     Say,
     ScheduleAt,
@@ -129,6 +131,8 @@ def test_help_mentions_every_command_and_the_user_list_caveat():
         ("/link", MakeLink()),
         ("/link 2d", MakeLink(timedelta(days=2))),
         ("/link 12h", MakeLink(timedelta(hours=12))),
+        ("/links", ListLinks()),
+        ("/unlink lk3f0a", RevokeLink("lk3f0a")),
         (
             "/join http://chat.example/join/I3Zws2RSyTo",
             Join("http://chat.example/join/I3Zws2RSyTo"),
@@ -178,6 +182,9 @@ def test_parses_rooms_schedules_and_files(line, expected):
             "(usage: /link [EXPIRY])",
         ),
         ("/join", "usage: /join LINK (the invite link's URL, or its token)"),
+        ("/links all", "usage: /links (the room in view's invite links)"),
+        ("/unlink", "usage: /unlink ID (a link's id, as /links shows it)"),
+        ("/unlink a b", "usage: /unlink ID (a link's id, as /links shows it)"),
         ("/switch", "usage: /switch CHAT (a room's name or id, general, or a user)"),
         ("/leave now", "/leave takes no arguments"),
         ("/at 18:30", "usage: /at TIME TEXT (TIME like 18:30, tomorrow 9:00, 2026-12-01T09:00)"),
@@ -211,7 +218,8 @@ def test_a_path_word(text, split):
 
 
 def test_help_lists_the_new_commands():
-    for name in ("/rooms", "/room new", "/invite", "/link", "/join", "/requests", "/approve",
+    for name in ("/rooms", "/room new", "/invite", "/link", "/links", "/unlink", "/join",
+                 "/requests", "/approve",
                  "/refuse", "/leave", "/kick", "/switch", "/at", "/in", "/scheduled",
                  "/unschedule", "/upload", "/download"):  # fmt: skip
         assert name in HELP

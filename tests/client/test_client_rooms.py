@@ -118,11 +118,59 @@ async def test_a_room_made_joined_by_invitation_and_by_link_and_talked_in(
     assert sum(" asks to join book club: " in line for line in alice.out) == 2
 
 
+async def test_an_owner_lists_the_rooms_links_and_stops_one(start_server, start_client):
+    server = await start_server()
+    alice = await start_client(server, "alice")
+    bob = await start_client(server, "bob")
+    for client in (alice, bob):
+        await client.expect(CONNECTED)
+    await alice.say("/room new attic")
+    await alice.expect("* made the room attic")
+    await alice.say("/links")
+    await alice.expect("* attic has no invite link still valid; /link makes one")
+    await alice.say("/link 2d")
+    first = (await alice.wait_for(r"^\*   (http://\S+/join/\S+)$"))[1]
+    await alice.say("/link 12h")
+    second = (await alice.wait_for(r"^\*   (http://\S+/join/\S+)$"))[1]
+
+    await alice.say("/links")
+    await alice.expect("* invite links to attic still valid (2), soonest to end first:")
+    # Soonest to end first: the 12-hour link, then the 2-day one.
+    soon = (await alice.wait_for(r"^\*   (\S+)  valid until .* \(in 1[12] h\b.*\)$"))[1]
+    later = (await alice.wait_for(r"^\*   (\S+)  valid until .* \(in [12] d\b.*\)$"))[1]
+    await alice.expect("* /unlink ID stops one (the link itself is shown only once, when made)")
+    assert soon != later and soon not in second and later not in first  # ids, not tokens
+
+    await alice.say(f"/unlink {later[:6]}")
+    await alice.expect(f"* stopped the invite link {later} to attic: it lets nobody ask")
+    await bob.say(f"/join {first}")
+    assert await bob.expect("error: ") == (
+        "error: this link is not valid (unknown, revoked, expired or used up)"
+    )
+    await bob.say(f"/join {second}")  # the other one still works
+    await bob.expect("* asked to join attic")
+    await alice.say(f"/unlink {later}")
+    assert await alice.expect("error: ") == (
+        f"error: attic has no invite link matching {later!r}; /links lists them"
+    )
+    for client in (alice, bob):
+        assert await client.quit() == 0
+
+
 async def test_room_commands_outside_a_room_and_bad_links_say_so(start_server, start_client):
     server = await start_server()
     alice = await start_client(server, "alice")
     await alice.expect(CONNECTED)
-    for command in ("/invite bob", "/link", "/requests", "/leave", "/kick bob", "/room"):
+    for command in (
+        "/invite bob",
+        "/link",
+        "/links",
+        "/unlink x",
+        "/requests",
+        "/leave",
+        "/kick bob",
+        "/room",
+    ):
         await alice.say(command)
         assert await alice.expect("error: ") == (
             "error: the conversation in view is not a room: /switch to one first (/rooms lists "
