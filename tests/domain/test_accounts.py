@@ -53,6 +53,18 @@ def test_failure_window() -> None:
     assert len(window._failures["carol"]) == 5  # only the newest `limit` are kept
 
 
+def test_failures_told_late_by_another_process_count_in_time_order() -> None:
+    window = accounts.FailureWindow(limit=3, window_ms=1000, max_keys=10)
+    window.record_failure("k", 500)
+    window.record_failure("k", 100)  # made earlier elsewhere, told now
+    window.record_failure("k", 300)
+    assert window.failures("k", 600) == 3
+    assert window.retry_after_ms("k", 600) == 500  # the oldest, at 100, leaves at 1100
+    assert window.failures("k", 1100) == 2  # 100 has left; 300 and 500 are still in
+    window.record_failure("k", 50)  # older than all: the newest three are kept
+    assert window.failures("k", 1100) == 2 and window.failures("k", 1500) == 0
+
+
 def test_failure_window_memory_is_bounded_by_its_keys() -> None:
     window = accounts.FailureWindow(limit=5, window_ms=60_000, max_keys=1000)
     window.record_failure("victim", now=0)

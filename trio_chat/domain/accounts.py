@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import hmac
 import re
@@ -112,7 +113,8 @@ class FailureWindow:
         if self.limit <= 0:
             return
         failures = self._failures.pop(key, None) or []
-        failures.append(now)
+        # In time order, whatever order they come in (another process's arrive a moment late).
+        bisect.insort(failures, now)
         del failures[: -self.limit]  # only the newest `limit` failures matter
         self._failures[key] = failures  # to the end: the most recently failed
         if len(self._failures) > self.max_keys:
@@ -120,6 +122,11 @@ class FailureWindow:
                 self._prune(name, now)
             while len(self._failures) > self.max_keys:
                 del self._failures[next(iter(self._failures))]
+
+    def failures(self, key: Hashable, now: int) -> int:
+        """How many of ``key``'s failures are still in the window at ``now`` (up to limit)."""
+        found = self._prune(key, now)
+        return 0 if found is None else len(found)
 
     def forget(self, key: Hashable) -> None:
         self._failures.pop(key, None)

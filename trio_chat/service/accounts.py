@@ -11,7 +11,8 @@ from trio_chat import errors
 from trio_chat.domain import accounts
 from trio_chat.domain.models import DEVICE_DEFAULT, Session, User
 from trio_chat.service.core import Core, writes
-from trio_chat.storage import Batch
+from trio_chat.storage import Batch, Note
+from trio_chat.storage.base import LOGIN_FAILED, LOGIN_OK
 
 log = logging.getLogger("trio_chat.service")
 
@@ -31,6 +32,7 @@ class Accounts:
         # scrypt costs tens of milliseconds of CPU and 16 MiB of memory per hash: at most one
         # per core at a time, so a flood of logins queues up instead of swamping the machine.
         self._hashing = trio.CapacityLimiter(os.cpu_count() or 1)
+        core.note_hooks.append(self._take_note)
 
     async def register(
         self, name: str, password: str, device: str = DEVICE_DEFAULT
@@ -100,10 +102,20 @@ class Accounts:
                 accounts.verify_password, password, stored, limiter=self._hashing
             )
         if user is None or not ok:
-            self.throttle.record_failure(key, address, self.core.now())
+            failed_at = self.core.now()
+            self.throttle.record_failure(key, address, failed_at)
+            await self.core.share(Note(LOGIN_FAILED, key, address, failed_at))
             raise errors.BadCredentials()
         self.throttle.record_success(key, address)
+        await self.core.share(Note(LOGIN_OK, key, address))
         return user, await self._open_session(user, device)
+
+    def _take_note(self, note: Note) -> None:
+        """Another process's login: its throttle counts go into this one's."""
+        if note.kind == LOGIN_FAILED:
+            self.throttle.record_failure(note.user, note.address, note.at)
+        elif note.kind == LOGIN_OK:
+            self.throttle.record_success(note.user, note.address)
 
     @writes
     async def _open_session(self, user: User, device: str) -> str:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
@@ -52,8 +53,10 @@ from trio_chat.domain.schedule import Schedule
 from trio_chat.domain.state import ChatState, UserState
 from trio_chat.service.live import Hub
 from trio_chat.service.timers import Timers
-from trio_chat.storage import Batch, ServiceStore, Snapshot
+from trio_chat.storage import Batch, Note, ServiceStore, Snapshot
 from trio_chat.storage.blobs import BlobStore
+
+log = logging.getLogger("trio_chat.service")
 
 RETRY_TIMER_AFTER = 5.0  # seconds before retrying a timer whose write failed
 SEEN_STEP_MS = 60_000  # a session's last_seen_at moves in steps of at least this
@@ -129,7 +132,10 @@ class Core:
         # has taken it in.
         self.remote_hooks: list[Callable[[Batch], None]] = [self._rearm_windows]
         self._window_ends: dict[str, int] = {}  # user -> when its armed window timer fires
+        # Jobs that take in the notes other processes share (their throttles' counts).
+        self.note_hooks: list[Callable[[Note], None]] = []
         store.on_remote = self.apply_remote
+        store.on_note = self._take_note
 
     @property
     def core(self) -> Core:
@@ -179,6 +185,20 @@ class Core:
                 undo()
 
         await self.store.commit(batch, on_commit=committed, on_failure=failed)
+
+    async def share(self, note: Note) -> None:
+        """Tell the processes sharing the store (if any) what this one has taken in.
+
+        Best effort: a throttle that misses a note counts a little less, and the request
+        that made it is answered all the same."""
+        try:
+            await self.store.share(note)
+        except errors.ChatError as exc:
+            log.warning("could not share a %s note with the other processes: %s", note.kind, exc)
+
+    def _take_note(self, note: Note) -> None:
+        for hook in self.note_hooks:
+            hook(note)
 
     def apply_remote(self, batch: Batch) -> None:
         """Take in a batch another process sharing the store committed: the same records

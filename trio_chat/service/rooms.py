@@ -18,7 +18,8 @@ from trio_chat.domain import accounts, rooms
 from trio_chat.domain.models import Event, EventType, RoomInfo, User
 from trio_chat.domain.rooms import Link, Room
 from trio_chat.service.core import Core, writes
-from trio_chat.storage import Batch
+from trio_chat.storage import Batch, Note
+from trio_chat.storage.base import JOIN_FAILED
 
 log = logging.getLogger("trio_chat.service")
 
@@ -40,6 +41,12 @@ class RoomManagement:
         self.join_failures = accounts.FailureWindow(
             JOIN_FAILURE_LIMIT, JOIN_FAILURE_WINDOW_MS, max_keys=100_000
         )
+        core.note_hooks.append(self._take_note)
+
+    def _take_note(self, note: Note) -> None:
+        """Another process's failed join: it counts here too."""
+        if note.kind == JOIN_FAILED:
+            self.join_failures.record_failure(note.user, note.at)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -140,6 +147,7 @@ class RoomManagement:
             room, link = self.rooms.find_link(token, now)
         except errors.LinkNotFound:
             self.join_failures.record_failure(user.key, now)
+            await self.core.share(Note(JOIN_FAILED, user.key, at=now))
             raise
         updated, new = self.rooms.request(room, link, user.key, now)
         if new:

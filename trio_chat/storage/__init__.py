@@ -9,7 +9,7 @@ server processes share.
 """
 
 from trio_chat.storage.async_store import AsyncStore, ServiceStore
-from trio_chat.storage.base import Batch, Snapshot, Store
+from trio_chat.storage.base import Batch, Note, Snapshot, Store
 from trio_chat.storage.shelf import ShelfStore
 
-__all__ = ["AsyncStore", "Batch", "ServiceStore", "ShelfStore", "Snapshot", "Store"]
+__all__ = ["AsyncStore", "Batch", "Note", "ServiceStore", "ShelfStore", "Snapshot", "Store"]

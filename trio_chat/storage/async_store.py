@@ -27,7 +27,7 @@ import trio
 from trio_chat import errors
 from trio_chat.domain.idempotency import ClientRequest
 from trio_chat.domain.models import Event
-from trio_chat.storage.base import Batch, Snapshot, Store
+from trio_chat.storage.base import Batch, Note, Snapshot, Store
 
 log = logging.getLogger("trio_chat.storage")
 
@@ -139,8 +139,10 @@ class ServiceStore:
         self._index: _LRU[tuple[str, int], int] = _LRU(cache_bytes // 4, lambda _: INDEX_ENTRY)
         self.commits = 0  # transactions, for tests and metrics
         self.batches = 0
-        # Set by the service: applies a batch another process committed to this one's state.
+        # Set by the service: applies a batch another process committed to this one's state,
+        # and takes in a note another process shared.
         self.on_remote: Callable[[Batch], None] = lambda batch: None
+        self.on_note: Callable[[Note], None] = lambda note: None
 
     async def refresh(self) -> bool:
         """Catch up with what other processes committed until now; whether anything came.
@@ -153,6 +155,10 @@ class ServiceStore:
         """What the store does alongside the server (following other processes); nothing for
         a store of one process."""
         task_status.started()
+
+    async def share(self, note: Note) -> None:
+        """Tell the other processes sharing the store (``on_note`` there); none here."""
+        return None
 
     def writing(self) -> AbstractAsyncContextManager[None]:
         """Hold around a write: from before the state is read to change it until the commit

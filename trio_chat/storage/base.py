@@ -96,6 +96,22 @@ class Batch:
 
 
 @attrs.frozen
+class Note:
+    """What every process sharing a store should know but nobody stores: a failed login or
+    join through a link, or a login that succeeded, for the throttles (which count in each
+    process's memory). A store of one process has nobody to tell."""
+
+    kind: str  # one of NOTE_KINDS
+    user: str  # the user's key (a login's lower-cased username)
+    address: str | None = None  # the client's address, for logins
+    at: int = 0  # when, ms since the epoch
+
+
+LOGIN_FAILED, LOGIN_OK, JOIN_FAILED = "login_failed", "login_ok", "join_failed"
+NOTE_KINDS = (LOGIN_FAILED, LOGIN_OK, JOIN_FAILED)
+
+
+@attrs.frozen
 class Snapshot:
     """Everything loaded at start-up: small state only, never the message history."""
 

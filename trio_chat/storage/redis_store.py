@@ -51,6 +51,7 @@ import coredis.exceptions
 import coredis.retry
 import orjson
 import trio
+from coredis.tokens import PureToken
 
 from trio_chat import errors
 from trio_chat.domain.files import FileRecord
@@ -61,7 +62,7 @@ from trio_chat.domain.schedule import Scheduled
 from trio_chat.domain.state import UserState
 from trio_chat.storage import records
 from trio_chat.storage.async_store import ServiceStore
-from trio_chat.storage.base import Batch, Snapshot
+from trio_chat.storage.base import NOTE_KINDS, Batch, Note, Snapshot
 from trio_chat.storage.shelf import StoreError
 
 log = logging.getLogger("trio_chat.storage")
@@ -74,6 +75,7 @@ MAX_HOLD = 0.05  # seconds one process may keep the lease while others may be wa
 LEASE_WAIT = 0.05
 LOG_KEPT = 20_000  # change-log entries kept, ~1 KB each (a process further behind restarts)
 TAIL_BLOCK_MS = 1000
+NOTES_KEPT = 10_000  # throttle notes kept (a few minutes' worth under a guessing attack)
 
 # Tables, in the order the scripts name them (KEYS[4] onwards); records of each are JSON.
 TABLES: dict[str, type] = {
@@ -93,6 +95,10 @@ _TABLE_NAMES = dict(enumerate(TABLES))
 KEYS = [PREFIX + name for name in ("lease", "meta", "log", *HASHES)]
 _LEASE, _META, _LOG = KEYS[0], KEYS[1], KEYS[2]
 _WAKE = PREFIX + "lease-free"  # a waiter for the lease is woken through this list
+# Notes (``storage.base.Note``: failed logins and joins, for the throttles) go to a stream of
+# their own, beside the change log: they are not state, so they need no lease, no version and
+# no place in the hashes; every process's follower reads both streams.
+_NOTES = PREFIX + "notes"
 # A process that finds the lease taken pushes to the holder's own list (``wanted:<origin>``):
 # the holder gives the lease back as soon as it is idle, or after MAX_HOLD if it is not.
 _WANTED = PREFIX + "wanted:"
@@ -233,6 +239,19 @@ def decode_batch(raw: bytes) -> Batch:
     return batch
 
 
+def encode_note(note: Note) -> bytes:
+    return orjson.dumps([note.kind, note.user, note.address, note.at])
+
+
+def decode_note(raw: bytes) -> Note:
+    kind, user, address, at = orjson.loads(raw)
+    if kind not in NOTE_KINDS or not isinstance(user, str) or not isinstance(at, int):
+        raise ValueError(f"not a note: {raw[:200]!r}")
+    if address is not None and not isinstance(address, str):
+        raise ValueError(f"not a note: {raw[:200]!r}")
+    return Note(kind, user, address, at)
+
+
 def client(url: str) -> coredis.Redis[bytes]:
     """A client for ``redis://host:port/db``. No retries: a commit must never run twice."""
     parts = urlsplit(url)
@@ -264,6 +283,9 @@ class RedisStore(ServiceStore):
         self._release = redis.register_script(_RELEASE)
         self._renew = redis.register_script(_RENEW)
         self.origin = f"{os.getpid()}-{secrets.token_hex(4)}"  # names this process in the log
+        # The last note read. From the start at first: the notes of the last minutes still
+        # count in the throttles' windows (older ones are pruned by them).
+        self._notes_from = b"0-0"
         self._token = ""  # the lease's token while held
         self._holdings = 0
         self.applied = 0  # the version of the shared state this process's memory is at
@@ -565,7 +587,9 @@ class RedisStore(ServiceStore):
         while True:
             try:
                 found = await self._follow_redis.xread(
-                    {_LOG: f"{self.applied}-0"}, count=1000, block=TAIL_BLOCK_MS
+                    {_LOG: f"{self.applied}-0", _NOTES: self._notes_from},
+                    count=1000,
+                    block=TAIL_BLOCK_MS,
                 )
             except _REDIS_ERRORS as exc:
                 log.error("cannot follow the shared log: %r; retrying", exc)
@@ -573,9 +597,38 @@ class RedisStore(ServiceStore):
                 continue
             while self._committing:  # its answer moves ``applied`` past our own entry
                 await self._wait_change()
-            if found:
-                for entries in found.values():
+            for stream, entries in (found or {}).items():
+                if stream == _NOTES.encode():
+                    self._take_notes(entries)
+                else:
                     self._apply(entries, expect_next=False)
+
+    async def share(self, note: Note) -> None:
+        """Append ``note`` for the other processes (this one has taken it in already)."""
+        try:
+            await self._redis.xadd(
+                _NOTES,
+                {"o": self.origin, "n": encode_note(note)},
+                trim_strategy=PureToken.MAXLEN,
+                threshold=NOTES_KEPT,
+                trim_operator=PureToken.APPROXIMATELY,
+            )
+        except _REDIS_ERRORS as exc:
+            raise errors.StorageUnavailable("storage is unavailable; try again later") from exc
+
+    def _take_notes(self, entries: Sequence[Any]) -> None:
+        origin = self.origin.encode()
+        for entry in entries:
+            self._notes_from = entry.identifier
+            fields = entry.field_values
+            if fields.get(b"o") == origin:
+                continue  # taken in when it was made
+            try:
+                note = decode_note(fields[b"n"])
+            except (KeyError, ValueError, TypeError) as exc:
+                log.warning("skipped a note that could not be read: %r", exc)
+                continue
+            self.on_note(note)
 
     def _apply(self, entries: Sequence[Any], *, expect_next: bool) -> None:
         for entry in entries:
