@@ -7,8 +7,9 @@ fields still fail (the API client raises :class:`~.errors.ProtocolViolationError
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import attrs
 from cattrs.preconf.json import make_converter
@@ -416,3 +417,18 @@ converter.register_unstructure_hook(datetime, _unstructure_time)
 converter.register_structure_hook(Status, _structure_status)
 converter.register_structure_hook(Updates, _structure_updates)
 converter.register_structure_hook(Event, structure_event)
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+Identified = TypeVar("Identified", bound=_Identified)
+
+
+def by_id(items: Iterable[Identified], ref: str) -> list[Identified]:
+    """The items whose id is ``ref``; if none, those whose id begins with it. One is a match;
+    none or several, the caller says so (commands take an id as shown, or its beginning)."""
+    found = list(items)
+    return [i for i in found if i.id == ref] or [i for i in found if i.id.startswith(ref)]

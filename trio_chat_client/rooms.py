@@ -41,6 +41,7 @@ from .models import (
     Room,
     RoomJoinedEvent,
     RoomLeftEvent,
+    by_id,
 )
 from .render import Line, clean, format_clock, format_duration
 
@@ -306,9 +307,7 @@ class RoomCommands:
     async def _unlink(self, room: Conversation, ref: str) -> None:
         s = self.session
         found = await s.api.links(room.id)
-        matches = [lk for lk in found if lk.id == ref] or [
-            lk for lk in found if lk.id.startswith(ref)
-        ]
+        matches = by_id(found, ref)
         if len(matches) != 1:
             problem = "no invite link" if not matches else "more than one invite link"
             s.error(f"{clean(room.title)} has {problem} matching {clean(ref)!r}; /links lists them")

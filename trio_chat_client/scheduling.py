@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Final
 
 from .commands import Command, ListScheduled, ScheduleAt, ScheduleIn, Unschedule
 from .errors import CommandError
-from .models import GENERAL, Event, Scheduled, ScheduledFailedEvent
+from .models import GENERAL, Event, Scheduled, ScheduledFailedEvent, by_id
 from .render import chat_label, clean, format_clock, format_duration, one_line
 from .when import TimeError, parse_time
 
@@ -82,9 +82,7 @@ class ScheduleCommands:
         elif isinstance(command, Unschedule):
             waiting = await s.api.scheduled()
             ref = command.ref
-            matches = [i for i in waiting if i.id == ref] or [
-                i for i in waiting if i.id.startswith(ref)
-            ]
+            matches = by_id(waiting, ref)
             if len(matches) != 1:
                 problem = "no waiting message" if not matches else "more than one"
                 s.error(f"you have {problem} matching {ref!r}; /scheduled lists them")

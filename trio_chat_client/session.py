@@ -65,6 +65,7 @@ from .models import (
     MessageEvent,
     ReadEvent,
     UnbannedEvent,
+    by_id,
 )
 from .render import (
     HISTORY_SEPARATOR,
@@ -587,7 +588,7 @@ class ChatSession:
 
     async def _revoke(self, ref: str) -> None:
         found = await self.api.sessions()
-        matches = [s for s in found if s.id == ref] or [s for s in found if s.id.startswith(ref)]
+        matches = by_id(found, ref)
         if len(matches) != 1:
             problem = "no session" if not matches else "more than one session"
             self.error(f"you have {problem} matching {ref!r}; /sessions lists them")
