@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import sqlite3
+import threading
 
 import httpx
 import pytest
@@ -353,3 +354,94 @@ async def test_a_file_whose_deletion_failed_is_still_served(chat_server, make_us
     assert download.status_code == 200 and download.content == b"kept"
     await core.forget_files([record])
     assert (await alice.get(f"/files/{file_id}")).status_code == 404
+
+
+async def test_a_failed_comment_does_not_ride_along_with_a_later_one(
+    chat_server, make_user, caplog
+):
+    """Two comments on one message, the second made while the first is being written: each
+    builds on the one before (so neither overwrites the other). When the first's write fails,
+    the second must be stored without it."""
+    service = chat_server.service
+    alice = await make_user("alice")
+    message = await alice.send("hello")
+    store = service.store._store
+    real = store.write
+    entered, release = threading.Event(), threading.Event()
+
+    def first_fails(batch) -> None:
+        store.write = real  # the next write is real
+        entered.set()
+        release.wait(10)
+        raise sqlite3.OperationalError("disk I/O error")
+
+    answers: dict[str, int] = {}
+
+    async def comment(text: str) -> None:
+        response = await alice.post("/comment", {"message_id": message["id"], "text": text})
+        answers[text] = response.status_code
+
+    store.write = first_fails
+    with caplog.at_level(logging.CRITICAL), trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(comment, "lost")
+            await trio.to_thread.run_sync(entered.wait, 10)
+            nursery.start_soon(comment, "kept")
+            while not service.store._pending:  # "kept" waits for the next commit
+                await trio.sleep(0.001)
+            release.set()
+    assert answers == {"lost": 503, "kept": 201}
+    (shown,) = (await alice.get("/messages")).json()["messages"]
+    assert [c["text"] for c in shown["comments"]] == ["kept"]
+    # And so on disk.
+    on_disk = await trio.to_thread.run_sync(
+        lambda: (lambda s: (s.read_events([int(message["id"][1:])]), s.close()))(
+            ShelfStore(chat_server.server.config.data_dir)
+        )[0]
+    )
+    assert [c.text for c in on_disk[0].message.comments] == ["kept"]
+
+
+async def test_comments_that_failed_together_leave_nothing_behind(chat_server, make_user, caplog):
+    """Both comments in one failed commit: neither is stored, and the next one builds on the
+    message as stored."""
+    service = chat_server.service
+    alice = await make_user("alice")
+    message = await alice.send("hello")
+    store = service.store._store
+    real = store.write
+    entered, release = threading.Event(), threading.Event()
+    calls = 0
+
+    def scripted(batch) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # an unrelated send, held while both comments queue up behind it
+            entered.set()
+            release.wait(10)
+            real(batch)
+        elif calls == 2:  # the two comments, in one commit
+            store.write = real
+            raise sqlite3.OperationalError("disk I/O error")
+
+    answers: dict[str, int] = {}
+
+    async def post(path: str, body: dict) -> None:
+        answers[body["text"]] = (await alice.post(path, body)).status_code
+
+    store.write = scripted
+    with caplog.at_level(logging.CRITICAL), trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(post, "/send", {"text": "meanwhile"})
+            await trio.to_thread.run_sync(entered.wait, 10)
+            for text in ("first", "second"):
+                nursery.start_soon(post, "/comment", {"message_id": message["id"], "text": text})
+            while len(service.store._pending) < 2:
+                await trio.sleep(0.001)
+            release.set()
+    assert answers == {"meanwhile": 201, "first": 503, "second": 503}
+    assert service.core.latest == {}  # no overlay left to build on
+    third = await alice.post("/comment", {"message_id": message["id"], "text": "third"})
+    assert third.status_code == 201
+    shown = (await alice.get("/messages")).json()["messages"][0]
+    assert [c["text"] for c in shown["comments"]] == ["third"]

@@ -125,6 +125,8 @@ class Core:
         self.hub = Hub(config.stream_buffer_events, self.state.members_of)
         self.timers = Timers(timer_nursery, clock)
         self.latest: dict[int, Message] = {}  # messages with comments not yet committed
+        # message cursor -> batches not yet written that rewrite that message (comments)
+        self._rewriting: dict[int, list[Batch]] = {}
         self._delivered: dict[str, dict[str, int]] = {}  # user -> chat -> seq, not yet applied
         self._seen: set[str] = set()  # sessions whose last_seen_at moved, not yet stored
         self._claims: dict[str, trio.Event] = {}  # client keys being written now
@@ -164,27 +166,64 @@ class Core:
             batch.update_event(event)
         for event in events:
             batch.add_event(event)
+        rewritten = [e.message.cursor for e in updates if e.message is not None]
+        for cursor in rewritten:
+            self._rewriting.setdefault(cursor, []).append(batch)
 
         def committed() -> None:
             for chat, head in batch.heads.items():
                 self.committed_heads[chat] = max(self.committed_heads.get(chat, 0), head)
             self.committed_cursor = max(self.committed_cursor, batch.cursor)
-            forget_latest()
+            done()
             for event in events:
                 self.hub.publish(event)
 
-        def forget_latest() -> None:
-            for event in updates:
-                message = event.message
-                if message is not None and self.latest.get(message.cursor) is message:
-                    del self.latest[message.cursor]
+        def done() -> None:
+            for cursor in rewritten:
+                waiting = self._rewriting[cursor]
+                waiting.remove(batch)
+                if not waiting:
+                    del self._rewriting[cursor]
+                record = batch.events[cursor].message  # as written (see _drop_comments)
+                if self.latest.get(cursor) is record:
+                    del self.latest[cursor]
 
         def failed() -> None:
-            forget_latest()
+            done()
+            lost = {e.comment.id for e in events if e.comment is not None}
+            for cursor in rewritten if lost else ():
+                self._drop_comments(cursor, lost)
             if undo is not None:
                 undo()
 
         await self.store.commit(batch, on_commit=committed, on_failure=failed)
+
+    def _drop_comments(self, cursor: int, lost: set[str]) -> None:
+        """Take comments whose write failed out of the message at ``cursor`` wherever it
+        still waits to be written: a later comment's batch was built on them (each comment
+        builds on the message as the one before left it, so neither overwrites the other),
+        and so is the overlay the next comment will build on."""
+
+        def without(message: Message) -> Message:
+            kept = tuple(c for c in message.comments if c.id not in lost)
+            return (
+                message
+                if len(kept) == len(message.comments)
+                else attrs.evolve(message, comments=kept)
+            )
+
+        latest = self.latest.get(cursor)
+        fixed = None if latest is None else without(latest)
+        if latest is not None and fixed is not None:
+            self.latest[cursor] = fixed
+        for pending in self._rewriting.get(cursor, ()):
+            event = pending.events[cursor]
+            if event.message is None:  # (always a message: it was one of ``updates``)
+                continue
+            # The overlay's own version stays one object, so its commit can still tell that
+            # it wrote the newest version (and drop the overlay).
+            message = fixed if event.message is latest else without(event.message)
+            pending.events[cursor] = attrs.evolve(event, message=message)
 
     async def share(self, note: Note) -> None:
         """Tell the processes sharing the store (if any) what this one has taken in.
