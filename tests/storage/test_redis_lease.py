@@ -50,3 +50,31 @@ async def test_a_request_for_the_lease_is_not_forgotten_by_the_next_commit(redis
             assert store._wanted
         assert not store._held  # and so it was given back when the writers were done
         nursery.cancel_scope.cancel()
+
+
+async def test_an_idle_holder_gives_the_lease_back_unasked(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Kept until asked for, a lease held by a process killed while idle made every other
+    # process wait out its time-to-live (3 s) before writing. Once idle for IDLE_HOLD it is
+    # given back, so such a kill costs nothing; while writers are in, it is kept (renewed).
+    monkeypatch.setattr(redis_store, "IDLE_HOLD", 0.2)
+    async with (
+        RedisStore.open(redis_url) as store,
+        RedisStore.open(redis_url) as redis_for_checks,
+        trio.open_nursery() as nursery,
+    ):
+        await nursery.start(store.run_writer)
+        await nursery.start(store.run)
+        lease = redis_for_checks._redis
+        with trio.fail_after(10):
+            async with store.writing():
+                await store.commit(Batch(heads={"general": 1}, cursor=1))
+                await redis_store._sleep(0.6)  # writing all along: kept
+                assert store._held and await lease.get(redis_store._LEASE) is not None
+            while await lease.get(redis_store._LEASE) is not None:  # idle: given back
+                await redis_store._sleep(0.05)
+            assert not store._held
+            async with store.writing():  # and taken again for the next write
+                await store.commit(Batch(heads={"general": 2}, cursor=2))
+        nursery.cancel_scope.cancel()

@@ -12,7 +12,9 @@ process changes the same state meanwhile. So writes take turns, process by proce
   state; the process first applies every change logged since its own version, then lets its
   writers in. Many requests of one process share one holding (and one group commit). It
   keeps the lease until another process asks for it (``wanted:<origin>``), then gives it back
-  as soon as none is writing, or after ``MAX_HOLD`` so the others get their turn. Every
+  as soon as none is writing, or after ``MAX_HOLD`` so the others get their turn -- and gives
+  it back unasked once it has written nothing for ``IDLE_HOLD``, so that a process killed
+  while idle (the common case) leaves no lease for the others to wait out. Every
   commit checks the token in the same atomic step: a process that lost the lease (it
   stalled past the time-to-live) cannot write, and stops.
 - **The change log.** A commit is one Lua script: check the token, write every record of the
@@ -70,6 +72,7 @@ log = logging.getLogger("trio_chat.storage")
 PREFIX = "trio-chat:"
 LEASE_TTL_MS = 3000  # a holder that stalls this long loses the lease (and stops)
 MAX_HOLD = 0.05  # seconds one process may keep the lease while others may be waiting
+IDLE_HOLD = 1.0  # seconds without a write after which the lease is given back unasked
 # While another process holds the lease: wait this long at most for its release (a release
 # wakes one waiter at once), then try again.
 LEASE_WAIT = 0.05
@@ -293,6 +296,7 @@ class RedisStore(ServiceStore):
         self._closing = False  # held past MAX_HOLD: let the writers in finish, then give back
         self._acquiring = False
         self._held_since = 0.0
+        self._last_write = 0.0  # when the last writer left (monotonic)
         self._changed = trio.Event()
         self._writers = 0
         self._wanted = False  # another process asked for the lease since we took it
@@ -396,6 +400,7 @@ class RedisStore(ServiceStore):
         self._writers -= 1
         if self._writers:
             return
+        self._last_write = time.monotonic()
         self._pulse()
         if self._wanted or self._closing:
             await self._give_back()
@@ -499,10 +504,17 @@ class RedisStore(ServiceStore):
                     await self._give_back()
 
     async def _keep_lease(self) -> None:
-        """Renew the lease while it is held (a long group commit must not lose it)."""
+        """Renew the lease while it is held and written under (a long group commit must not
+        lose it); give it back once idle for ``IDLE_HOLD``."""
         while True:
-            await _sleep(LEASE_TTL_MS / 3000)
-            if self._held:
+            await _sleep(LEASE_TTL_MS / 3000 / 3)
+            if (
+                self._held
+                and not self._writers
+                and time.monotonic() - max(self._last_write, self._held_since) >= IDLE_HOLD
+            ):
+                await self._give_back()
+            elif self._held:
                 try:
                     await self._renew(keys=[_LEASE], args=[self._token, LEASE_TTL_MS])
                 except _REDIS_ERRORS as exc:
