@@ -213,16 +213,15 @@ class Core:
             )
 
         latest = self.latest.get(cursor)
-        fixed = None if latest is None else without(latest)
-        if latest is not None and fixed is not None:
-            self.latest[cursor] = fixed
+        if latest is not None:
+            self.latest[cursor] = without(latest)
         for pending in self._rewriting.get(cursor, ()):
             event = pending.events[cursor]
             if event.message is None:  # (always a message: it was one of ``updates``)
                 continue
             # The overlay's own version stays one object, so its commit can still tell that
             # it wrote the newest version (and drop the overlay).
-            message = fixed if event.message is latest else without(event.message)
+            message = self.latest[cursor] if event.message is latest else without(event.message)
             pending.events[cursor] = attrs.evolve(event, message=message)
 
     async def share(self, note: Note) -> None:

@@ -81,10 +81,11 @@ class Delivery:
                 with trio.move_on_after(timeout):
                     while not found:
                         try:
-                            found = self._fresh(user, public, await sub.take(), head)
+                            fresh = self._fresh(user, public, await sub.take(), head)
                         except trio.EndOfChannel:
                             break
-                        found = await self._without_expired_comments(user, found)
+                        # (Cancelled meanwhile, nothing is answered: the next poll replays.)
+                        found = await self._without_expired_comments(user, fresh)
             if not self._session_open(session):
                 raise errors.Unauthorized("this session has ended")
             if found:
