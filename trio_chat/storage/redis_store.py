@@ -504,8 +504,8 @@ class RedisStore(ServiceStore):
                     await self._give_back()
 
     async def _keep_lease(self) -> None:
-        """Renew the lease while it is held and written under (a long group commit must not
-        lose it); give it back once idle for ``IDLE_HOLD``."""
+        """Renew the lease while it is held (a long group commit must not lose it); give it
+        back once nothing was written under it for ``IDLE_HOLD``."""
         while True:
             await _sleep(LEASE_TTL_MS / 3000 / 3)
             if (
