@@ -976,6 +976,23 @@ def _wait_known(port: int, token: str, timeout: float = 10.0) -> None:
         time.sleep(0.01)
 
 
+def _shared_servers(
+    stack: contextlib.ExitStack, data: Path, processes: int, redis: bool, pin: bool
+) -> tuple[RedisProcess | None, tuple[str, ...], list[ServerProcess]]:
+    """``processes`` trio-chat servers on one store: the embedded one in ``data``, or a
+    redis-server of their own (all closed with ``stack``). The store, the servers' options,
+    the servers."""
+    options: tuple[str, ...] = NO_RATE_LIMIT
+    store = None
+    if redis:
+        store = stack.enter_context(RedisProcess(pin=pin))
+        options = (*options, "--store", store.url)
+    servers = [
+        stack.enter_context(start_trio_chat(data, *options, pin=pin)) for _ in range(processes)
+    ]
+    return store, options, servers
+
+
 def _redis_send(s: Settings, result: ScenarioResult) -> dict[str, Any]:
     """POST /send on the three configurations, rounds alternating, then the read-back."""
     timeout = s.redis_warmup + s.redis_duration + 60
@@ -987,15 +1004,7 @@ def _redis_send(s: Settings, result: ScenarioResult) -> dict[str, Any]:
 
         def setup(label: str, processes: int, redis: bool) -> None:
             data = stack.enter_context(_data_dir())
-            options: tuple[str, ...] = NO_RATE_LIMIT
-            store = None
-            if redis:
-                store = stack.enter_context(RedisProcess(pin=s.pin))
-                options = (*options, "--store", store.url)
-            servers = [
-                stack.enter_context(start_trio_chat(data, *options, pin=s.pin))
-                for _ in range(processes)
-            ]
+            store, options, servers = _shared_servers(stack, data, processes, redis, s.pin)
             names = [f"send{i}" for i in range(s.redis_connections)]
             tokens = register_users(servers[0].wait_port(), names)
             for server in servers[1:]:
@@ -1089,15 +1098,7 @@ def _redis_fanout(s: Settings, result: ScenarioResult) -> dict[str, Any]:
 
     def one(redis: bool) -> dict[str, Any]:
         with _data_dir() as data, contextlib.ExitStack() as stack:
-            options: tuple[str, ...] = NO_RATE_LIMIT
-            store = None
-            if redis:
-                store = stack.enter_context(RedisProcess(pin=s.pin))
-                options = (*options, "--store", store.url)
-            servers = [
-                stack.enter_context(start_trio_chat(data, *options, pin=s.pin))
-                for _ in range(2 if redis else 1)
-            ]
+            store, _, servers = _shared_servers(stack, data, 2 if redis else 1, redis, s.pin)
             sender_side, stream_side = servers[0], servers[-1]
             names = [f"fan{i}" for i in range(s.fanout_users)]
             *tokens, sender = register_users(sender_side.wait_port(), [*names, "fan-sender"])
