@@ -234,6 +234,34 @@ def assert_unavailable(response: httpx.Response) -> None:
     assert response.json()["error"]["code"] == "storage_unavailable"
 
 
+class ScriptedWrites:
+    """Script the store's next writes (called from a worker thread): a step ``hold`` waits
+    for ``release`` and then writes, ``fail`` raises a disk error, ``hold-fail`` does both;
+    writes past the script go through. ``entered`` is set when a held write waits."""
+
+    def __init__(self, store: ShelfStore, *steps: str) -> None:
+        self.store = store
+        self.real = store.write
+        self.steps = list(steps)
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def write(self, batch) -> None:
+        step = self.steps.pop(0) if self.steps else "write"
+        if step.startswith("hold"):
+            self.entered.set()
+            self.release.wait(10)
+        if step.endswith("fail"):
+            raise sqlite3.OperationalError("disk I/O error")
+        self.real(batch)
+
+    def __enter__(self) -> ScriptedWrites:
+        self.store.write = self.write  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.store.write = self.real  # type: ignore[method-assign]
+
+
 async def test_storage_errors_are_503_and_change_nothing(chat_server, http, make_user, caplog):
     service = chat_server.service
     alice, bob = await make_user("alice"), await make_user("bob")
@@ -365,31 +393,24 @@ async def test_a_failed_comment_does_not_ride_along_with_a_later_one(
     service = chat_server.service
     alice = await make_user("alice")
     message = await alice.send("hello")
-    store = service.store._store
-    real = store.write
-    entered, release = threading.Event(), threading.Event()
-
-    def first_fails(batch) -> None:
-        store.write = real  # the next write is real
-        entered.set()
-        release.wait(10)
-        raise sqlite3.OperationalError("disk I/O error")
-
     answers: dict[str, int] = {}
 
     async def comment(text: str) -> None:
         response = await alice.post("/comment", {"message_id": message["id"], "text": text})
         answers[text] = response.status_code
 
-    store.write = first_fails
-    with caplog.at_level(logging.CRITICAL), trio.fail_after(10):
+    with (
+        ScriptedWrites(service.store._store, "hold-fail") as writes,
+        caplog.at_level(logging.CRITICAL),
+        trio.fail_after(10),
+    ):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(comment, "lost")
-            await trio.to_thread.run_sync(entered.wait, 10)
+            await trio.to_thread.run_sync(writes.entered.wait, 10)
             nursery.start_soon(comment, "kept")
             while not service.store._pending:  # "kept" waits for the next commit
                 await trio.sleep(0.001)
-            release.set()
+            writes.release.set()
     assert answers == {"lost": 503, "kept": 201}
     (shown,) = (await alice.get("/messages")).json()["messages"]
     assert [c["text"] for c in shown["comments"]] == ["kept"]
@@ -408,37 +429,25 @@ async def test_comments_that_failed_together_leave_nothing_behind(chat_server, m
     service = chat_server.service
     alice = await make_user("alice")
     message = await alice.send("hello")
-    store = service.store._store
-    real = store.write
-    entered, release = threading.Event(), threading.Event()
-    calls = 0
-
-    def scripted(batch) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 1:  # an unrelated send, held while both comments queue up behind it
-            entered.set()
-            release.wait(10)
-            real(batch)
-        elif calls == 2:  # the two comments, in one commit
-            store.write = real
-            raise sqlite3.OperationalError("disk I/O error")
-
     answers: dict[str, int] = {}
 
     async def post(path: str, body: dict) -> None:
         answers[body["text"]] = (await alice.post(path, body)).status_code
 
-    store.write = scripted
-    with caplog.at_level(logging.CRITICAL), trio.fail_after(10):
+    # An unrelated send is held while both comments queue up behind it; their one commit fails.
+    with (
+        ScriptedWrites(service.store._store, "hold", "fail") as writes,
+        caplog.at_level(logging.CRITICAL),
+        trio.fail_after(10),
+    ):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(post, "/send", {"text": "meanwhile"})
-            await trio.to_thread.run_sync(entered.wait, 10)
+            await trio.to_thread.run_sync(writes.entered.wait, 10)
             for text in ("first", "second"):
                 nursery.start_soon(post, "/comment", {"message_id": message["id"], "text": text})
             while len(service.store._pending) < 2:
                 await trio.sleep(0.001)
-            release.set()
+            writes.release.set()
     assert answers == {"meanwhile": 201, "first": 503, "second": 503}
     assert service.core.latest == {}  # no overlay left to build on
     third = await alice.post("/comment", {"message_id": message["id"], "text": "third"})
