@@ -498,7 +498,9 @@ class ChatState:
 
     def visible(self, key: str, event: Event, session: str | None = None) -> bool:
         """Whether user ``key`` (reading through ``session``, a public session id) may be
-        sent ``event``: the one rule live delivery and replay ask."""
+        sent ``event``: the one rule live delivery and replay ask. (A ``comment`` event also
+        needs its message ``alive`` for ``key``: delivery asks that too, once it has read the
+        message, which the event does not carry.)"""
         if event.user is not None:
             return event.user == key and (event.origin is None or event.origin != session)
         return event.chat is not None and self.can_see(key, event.chat)
